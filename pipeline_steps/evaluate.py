@@ -1,0 +1,96 @@
+"""Evaluation step: score the test split and write SageMaker model-quality metrics and plots.
+
+Runs in the built-in XGBoost image as a processing job (it has xgboost, pandas, scikit-learn
+and matplotlib; see containers.json). Loads the trained ``model.tar.gz``, the fitted
+transform and the raw test rows, and writes to the output directory:
+
+* ``evaluation.json``: ``{"binary_classification_metrics" | "multiclass_classification_metrics"
+  | "regression_metrics": {"<metric>": {"value", "standard_deviation"}, ...}}``, the layout
+  the pipeline's condition step (``<section>.<metric>.value``) and the model registry read;
+* ``roc_curve.png`` and ``confusion_matrix.png`` (classification) or ``residuals.png``;
+* ``predictions.csv``: record id and prediction per test row (what the endpoint must return).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from steplib import artifacts, metrics, rawio, transform  # noqa: E402
+from steplib.errors import DataError, run_main  # noqa: E402
+from steplib.schema import check_problem_type, load_schema  # noqa: E402
+
+LOG = logging.getLogger("pipeline_steps.evaluate")
+
+
+def predict_matrix(booster, matrix: np.ndarray, problem_type: str, source: str) -> np.ndarray:
+    """Booster scores: positive-class probability, class probabilities, or values."""
+    import xgboost as xgb
+
+    pred = booster.predict(xgb.DMatrix(matrix))
+    if problem_type == "multiclass_classification" and pred.ndim != 2:
+        raise DataError(source, None, "multiclass evaluation needs class probabilities: train with objective multi:softprob")
+    return pred
+
+
+def check_transform_matches(spec: dict, schema, source: str) -> None:
+    """The transform must have been fitted for this schema (same features, same target)."""
+    if spec["schema"] != schema.to_json():
+        raise DataError(source, None, "transform was fitted for a different schema than --schema; rerun preprocess")
+
+
+def evaluate(model_dir: Path, test_dir: Path, transform_dir: Path, schema_path: Path, problem_type: str,
+             output_dir: Path, seed: int = 0) -> dict:
+    """Run the step; returns the evaluation report. See the module docstring."""
+    schema = load_schema(schema_path)
+    check_problem_type(schema, problem_type, str(schema_path))
+    spec = artifacts.load_transform(transform_dir)
+    check_transform_matches(spec, schema, str(transform_dir))
+    booster = artifacts.load_booster(model_dir)
+    frame = rawio.read_raw(test_dir, schema)
+    frame = transform.validate_frame(frame, schema, problem_type, str(test_dir))
+    y = transform.encode_labels(spec, frame[schema.target_name], str(test_dir))
+    pred = predict_matrix(booster, transform.apply_transform(spec, frame), problem_type, str(model_dir))
+    report = metrics.model_quality_report(problem_type, y, pred, seed=seed)
+    with rawio.atomic_output(output_dir) as staging:
+        (staging / "evaluation.json").write_text(json.dumps(report, indent=2))
+        plots = metrics.write_plots(problem_type, y, pred, spec["labels"], staging)
+        preds = pd.DataFrame({schema.record_id_column: frame[schema.record_id_column].to_numpy()})
+        if pred.ndim == 2:
+            for i, label in enumerate(spec["labels"]):
+                preds[f"score_{label}"] = pred[:, i]
+        else:
+            preds["prediction"] = pred
+        preds.to_csv(staging / "predictions.csv", index=False, float_format="%.9g")
+    section = report[metrics.METRICS_KEY[problem_type]]
+    LOG.info("evaluation: %s; plots: %s",
+             {k: round(v["value"], 4) for k, v in section.items() if isinstance(v, dict) and "value" in v}, plots)
+    return report
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model-dir", default="/opt/ml/processing/model")
+    p.add_argument("--test-dir", default="/opt/ml/processing/test")
+    p.add_argument("--transform-dir", default="/opt/ml/processing/transform")
+    p.add_argument("--schema", default="/opt/ml/processing/input/schema/schema.json")
+    p.add_argument("--problem-type", required=True)
+    p.add_argument("--output-dir", default="/opt/ml/processing/evaluation")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap for standard_deviation")
+    args = p.parse_args(argv)
+    evaluate(Path(args.model_dir), Path(args.test_dir), Path(args.transform_dir), Path(args.schema),
+             args.problem_type, Path(args.output_dir), args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

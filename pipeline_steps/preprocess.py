@@ -1,0 +1,115 @@
+"""Preprocessing step: validate raw data, split it, fit the transform, write training inputs.
+
+Runs in the SageMaker scikit-learn processing image (see containers.json). Reads raw CSV or
+Parquet (one file or every file under the input prefix), validates it against the model's
+schema, makes a seeded (stratified for classification) train/validation/test split, fits
+the feature transform on the training rows, and writes:
+
+* ``train/train.csv``, ``validation/validation.csv``: label first, no header (built-in XGBoost CSV)
+* ``test/test.csv``: the raw test rows with header (record id, event time, target, features)
+* ``baseline/baseline.csv`` and ``baseline/statistics.json``: what drift checks compare against
+* ``transform/transform.json`` and ``transform/model.tar.gz``: the fitted transform, packaged
+  as a scikit-learn serving model with ``inference.py``
+
+Bad data exits with code 2 and one message naming file, column and problem; nothing is
+written to the output directory unless every output was produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+from steplib import artifacts, drift, rawio, transform  # noqa: E402
+from steplib.errors import run_main  # noqa: E402
+from steplib.schema import check_problem_type, load_schema  # noqa: E402
+
+LOG = logging.getLogger("pipeline_steps.preprocess")
+#: Rows kept in baseline.csv for KS tests; statistics.json always uses every training row.
+BASELINE_SAMPLE_ROWS = 100_000
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--input-dir", default="/opt/ml/processing/input/raw", help="raw file or prefix directory")
+    p.add_argument("--schema", default="/opt/ml/processing/input/schema/schema.json")
+    p.add_argument("--problem-type", required=True)
+    p.add_argument("--output-dir", default="/opt/ml/processing/output")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--validation-fraction", type=float, default=0.15)
+    p.add_argument("--test-fraction", type=float, default=0.15)
+    return p.parse_args(argv)
+
+
+def preprocess(input_dir: Path, schema_path: Path, problem_type: str, output_dir: Path, seed: int = 42,
+               validation_fraction: float = 0.15, test_fraction: float = 0.15) -> dict:
+    """Run the whole step; returns a summary (row counts, timings). See the module docstring."""
+    timings = {}
+    t0 = time.perf_counter()
+    schema = load_schema(schema_path)
+    check_problem_type(schema, problem_type, str(schema_path))
+    table = rawio.read_table(input_dir, schema)
+    frame = table.to_pandas()
+    timings["read_s"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    frame = transform.validate_frame(frame, schema, problem_type, str(input_dir))
+    strata = frame[schema.target_name].astype(str).to_numpy() if problem_type != "regression" else frame[schema.target_name].to_numpy()
+    train_idx, val_idx, test_idx = transform.split_indices(
+        strata, problem_type, seed, validation_fraction, test_fraction, str(input_dir)
+    )
+    train = frame.iloc[train_idx]
+    spec = transform.fit_transform_spec(train, schema, problem_type)
+    timings["validate_split_fit_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with rawio.atomic_output(output_dir) as staging:
+        for name, idx in (("train", train_idx), ("validation", val_idx)):
+            part = frame.iloc[idx]
+            y = transform.encode_labels(spec, part[schema.target_name], str(input_dir))
+            x = transform.apply_transform(spec, part)
+            rawio.write_matrix_csv(staging / name / f"{name}.csv", np.column_stack([y, x]))
+        raw_cols = rawio.required_columns(schema)
+        test_table = pa.Table.from_pandas(frame.iloc[test_idx][raw_cols], preserve_index=False)
+        rawio.write_table_csv(staging / "test" / "test.csv", test_table)
+        sample = train if len(train) <= BASELINE_SAMPLE_ROWS else train.sample(BASELINE_SAMPLE_ROWS, random_state=seed)
+        rawio.write_table_csv(staging / "baseline" / "baseline.csv",
+                              pa.Table.from_pandas(sample[schema.feature_names], preserve_index=False))
+        stats = drift.baseline_statistics(train, schema)
+        stats["source"] = "training split"
+        (staging / "baseline" / "statistics.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
+        artifacts.write_transform_package(spec, staging / "transform")
+        summary = {
+            "rows_read": int(table.num_rows),
+            "rows_used": int(len(frame)),
+            "train_rows": int(len(train_idx)),
+            "validation_rows": int(len(val_idx)),
+            "test_rows": int(len(test_idx)),
+            "model_features": len(spec["outputColumns"]),
+            "labels": spec["labels"],
+            "seed": seed,
+        }
+        (staging / "transform" / "preprocess_summary.json").write_text(json.dumps(summary, indent=2))
+    timings["transform_write_s"] = time.perf_counter() - t
+    summary["timings"] = timings
+    LOG.info("preprocess done: %s", json.dumps(summary))
+    return summary
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    preprocess(Path(args.input_dir), Path(args.schema), args.problem_type, Path(args.output_dir),
+               args.seed, args.validation_fraction, args.test_fraction)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,189 @@
+"""Validation of raw frames, the fitted feature transform, label encoding and the split.
+
+The fitted transform is a small JSON document (medians, most-frequent values, category
+levels, class labels), not a pickle: it is readable in review, loads in any image whatever
+its scikit-learn version, and cannot execute code when loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from steplib.errors import DataError
+from steplib.schema import Schema
+
+LOG = logging.getLogger("pipeline_steps.transform")
+
+TRANSFORM_FORMAT_VERSION = 1
+
+
+def validate_frame(df: pd.DataFrame, schema: Schema, problem_type: str, source: str, check_target: bool = True) -> pd.DataFrame:
+    """Check a raw frame against the schema and return it without rows that lack a target.
+
+    Checks: record ids present and unique, event times present, no feature entirely
+    missing, and (when ``check_target``) a target present on at least two rows.
+
+    Args:
+        df: Raw rows as read by :func:`steplib.rawio.read_raw`.
+        schema: The declared schema.
+        problem_type: One of the three problem types.
+        source: File or directory name for messages.
+        check_target: False for frames without a target (e.g. scoring data).
+
+    Raises:
+        DataError: on the first problem found, naming the column.
+    """
+    if df.empty:
+        raise DataError(source, None, "no data rows")
+    rid = df[schema.record_id_column]
+    if rid.isna().any():
+        row = int(np.flatnonzero(rid.isna().to_numpy())[0])
+        raise DataError(source, schema.record_id_column, f"record id is missing on data row {row + 1}")
+    dup = rid.duplicated(keep=False)
+    if dup.any():
+        examples = ", ".join(map(repr, pd.unique(rid[dup])[:5]))
+        raise DataError(
+            source, schema.record_id_column, f"{int(rid[dup].nunique())} record ids are duplicated (e.g. {examples})"
+        )
+    if df[schema.event_time_column].isna().any():
+        row = int(np.flatnonzero(df[schema.event_time_column].isna().to_numpy())[0])
+        raise DataError(source, schema.event_time_column, f"event time is missing on data row {row + 1}")
+    for name in schema.feature_names:
+        if df[name].isna().all():
+            raise DataError(source, name, "feature has no values (every row is missing); drop it from the schema or fix the export")
+    if not check_target:
+        return df
+    target = df[schema.target_name]
+    missing = target.isna()
+    if missing.all():
+        raise DataError(source, schema.target_name, "target has no values")
+    if missing.any():
+        LOG.warning("%s: dropping %d rows with a missing target '%s'", source, int(missing.sum()), schema.target_name)
+        df = df.loc[~missing.to_numpy()].reset_index(drop=True)
+    if problem_type != "regression":
+        counts = df[schema.target_name].value_counts()
+        if len(counts) < 2:
+            raise DataError(source, schema.target_name, f"classification needs at least 2 classes; found {list(counts.index)}")
+        if problem_type == "binary_classification" and len(counts) != 2:
+            raise DataError(
+                source, schema.target_name, f"binary classification needs exactly 2 classes; found {len(counts)}: {sorted(counts.index)[:10]}"
+            )
+    return df
+
+
+def fit_transform_spec(train: pd.DataFrame, schema: Schema, problem_type: str) -> dict:
+    """Fit the feature transform on the training rows only.
+
+    Numeric features: missing values become the training median. Categorical features:
+    missing values become the most frequent training level, then one-hot over the training
+    levels (a level never seen in training encodes as all zeros). Classification labels are
+    the sorted training classes, encoded 0..k-1; for binary problems the second one is the
+    positive class.
+    """
+    numeric: Dict[str, dict] = {}
+    for name in schema.numeric_features:
+        values = train[name].to_numpy(dtype=np.float64)
+        numeric[name] = {"impute": float(np.nanmedian(values))}
+    categorical: Dict[str, dict] = {}
+    for name in schema.categorical_features:
+        counts = train[name].dropna().astype(str).value_counts()
+        # Ties broken by level name so the fit is deterministic.
+        mode = sorted(counts[counts == counts.max()].index)[0]
+        categorical[name] = {"impute": mode, "levels": sorted(counts.index)}
+    output_columns: List[str] = []
+    for feat in schema.features:
+        if feat.type == "numeric":
+            output_columns.append(feat.name)
+        else:
+            output_columns.extend(f"{feat.name}={lvl}" for lvl in categorical[feat.name]["levels"])
+    labels: Optional[List[str]] = None
+    if problem_type != "regression":
+        labels = sorted(train[schema.target_name].astype(str).unique())
+    return {
+        "formatVersion": TRANSFORM_FORMAT_VERSION,
+        "problemType": problem_type,
+        "schema": schema.to_json(),
+        "numeric": numeric,
+        "categorical": categorical,
+        "outputColumns": output_columns,
+        "labels": labels,
+    }
+
+
+def apply_transform(spec: dict, frame: pd.DataFrame) -> np.ndarray:
+    """Turn raw feature columns into the model's float64 matrix, exactly as fitted.
+
+    ``frame`` needs the feature columns only (numeric ones as floats, categorical ones as
+    strings or None); other columns are ignored.
+    """
+    features = spec["schema"]["features"]
+    n = len(frame)
+    blocks: List[np.ndarray] = []
+    for feat in features:
+        name = feat["name"]
+        if feat["type"] == "numeric":
+            col = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            col = np.where(np.isnan(col), spec["numeric"][name]["impute"], col)
+            blocks.append(col.reshape(n, 1))
+        else:
+            cat = spec["categorical"][name]
+            values = frame[name].astype(object).where(frame[name].notna(), cat["impute"]).astype(str)
+            codes = pd.Categorical(values, categories=cat["levels"]).codes
+            onehot = np.zeros((n, len(cat["levels"])), dtype=np.float64)
+            known = codes >= 0
+            onehot[np.flatnonzero(known), codes[known]] = 1.0
+            if not known.all():
+                LOG.warning("feature '%s': %d values never seen in training encode as all zeros", name, int((~known).sum()))
+            blocks.append(onehot)
+    return np.hstack(blocks) if blocks else np.zeros((n, 0))
+
+
+def encode_labels(spec: dict, target: pd.Series, source: str) -> np.ndarray:
+    """Map target values to what the algorithm trains on: class index, or the float value.
+
+    Raises:
+        DataError: when a classification target holds a class not seen in training.
+    """
+    name = spec["schema"]["target"]["name"]
+    labels = spec.get("labels")
+    if labels is None:
+        return target.to_numpy(dtype=np.float64)
+    values = target.astype(str)
+    codes = pd.Categorical(values, categories=labels).codes
+    if (codes < 0).any():
+        unseen = sorted(set(values[codes < 0]))
+        raise DataError(source, name, f"class {unseen[0]!r} was never seen in training (known classes: {labels}; {len(unseen)} unseen)")
+    return codes.astype(np.float64)
+
+
+def split_indices(
+    y: np.ndarray, problem_type: str, seed: int, validation_fraction: float, test_fraction: float, source: str = "<data>"
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded train/validation/test row indices, stratified on the class for classification.
+
+    Raises:
+        DataError: when the fractions are out of range or a class is too rare to stratify.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not (0 < validation_fraction < 1 and 0 < test_fraction < 1 and validation_fraction + test_fraction < 1):
+        raise DataError(source, None, f"fractions must be in (0, 1) and sum below 1; got validation={validation_fraction}, test={test_fraction}")
+    idx = np.arange(len(y))
+    stratify = y if problem_type != "regression" else None
+    if stratify is not None:
+        values, counts = np.unique(y, return_counts=True)
+        if counts.min() < 3:
+            raise DataError(source, None, f"class {values[counts.argmin()]!r} has {counts.min()} rows; stratified split needs at least 3")
+    try:
+        rest, test = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=stratify)
+        val_share = validation_fraction / (1 - test_fraction)
+        train, val = train_test_split(
+            rest, test_size=val_share, random_state=seed, stratify=None if stratify is None else y[rest]
+        )
+    except ValueError as err:
+        raise DataError(source, None, f"cannot split: {err}") from None
+    return np.sort(train), np.sort(val), np.sort(test)
