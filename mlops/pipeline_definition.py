@@ -1,0 +1,785 @@
+"""Offline, deterministic SageMaker Pipeline definition builder.
+
+A pure library (no CDK imports). :func:`build_definition` drives the SageMaker Python
+SDK v3 with inert, well-formed placeholder values, renders the pipeline definition
+JSON, then swaps each placeholder for an ``Fn::Sub`` variable reference (``${Name}``).
+The CDK construct embeds the returned body as ``PipelineDefinitionBody`` with
+``Fn::Sub(body, {Name: cdk_value, ...})`` for every name in
+:attr:`BuiltDefinition.substitutions`.
+
+Why placeholders: CDK tokens break the SDK (a token in an ``s3://`` URI raises, a token
+role ARN makes the SDK call IAM). See ``docs/adr/0002-pipeline-definition-built-offline.md``.
+
+DAG (step names are a contract: other code and operators refer to them)::
+
+    Preprocess -> Train -> Evaluate -> CheckQuality --true--> RegisterModel
+                                                    \\-false-> QualityFailed
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType, SimpleNamespace
+from typing import Any
+
+from mlops.pipeline_sdk_env import SDK_CONFIG, offline_sdk
+
+__all__ = [
+    "MAX_BODY_CHARS",
+    "PROBLEM_TYPES",
+    "STEP_CHECK_QUALITY",
+    "STEP_EVALUATE",
+    "STEP_FAIL",
+    "STEP_PREPROCESS",
+    "STEP_REGISTER",
+    "STEP_TRAIN",
+    "SUBSTITUTIONS",
+    "BuiltDefinition",
+    "DefinitionTooLargeError",
+    "PipelineInputs",
+    "build_definition",
+    "check_body_size",
+    "metric_json_path",
+]
+
+# Step names: stable, PascalCase.
+STEP_PREPROCESS = "Preprocess"
+STEP_TRAIN = "Train"
+STEP_EVALUATE = "Evaluate"
+STEP_CHECK_QUALITY = "CheckQuality"
+STEP_REGISTER = "RegisterModel"
+STEP_FAIL = "QualityFailed"
+
+PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
+
+#: ``PipelineDefinitionBody`` maximum length (CloudFormation resource schema).
+MAX_BODY_CHARS = 1_048_576
+
+#: Fn::Sub variables the body may reference, with what the construct must supply.
+SUBSTITUTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "ExecutionRoleArn": "ARN of the pipeline execution role (every job runs as it)",
+        "ArtifactsBucket": "Name (not ARN) of the S3 bucket holding pipeline artifacts",
+        "KmsKeyArn": "ARN of the KMS key for job volumes and S3 outputs",
+        "ModelPackageGroupArn": "ARN of the model package group models register into",
+        "CodeUri": "s3:// URI of the POSIX sh runner file (pipeline_steps/run_step.sh)",
+        "SourceUri": "s3:// URI of the zipped pipeline_steps/ directory",
+        "SchemaUri": "s3:// URI of the data schema JSON file",
+        "RawDataUri": "s3:// URI (prefix) of the raw data; default of InputDataUri",
+        "MlflowTrackingArn": "ARN of the SageMaker managed MLflow app / tracking server",
+        # SubnetId<i> / SecurityGroupId<i> are added per PipelineInputs counts.
+    }
+)
+
+_PLACEHOLDER_ACCOUNT = "000000000000"
+_MARK = "zzph"  # marks a placeholder value; never appears in real values we emit
+
+
+def metric_json_path(problem_type: str, metric: str) -> str:
+    """Return the JsonPath of ``metric`` inside evaluation.json for ``problem_type``."""
+    return f"{problem_type}_metrics.{metric}.value"
+
+
+@dataclass(frozen=True)
+class PipelineInputs:
+    """Everything the construct supplies to build one model's training pipeline.
+
+    Values that are CDK tokens at synth time (role, bucket, key, URIs, subnets, ...)
+    are NOT fields here: they become ``${Name}`` placeholders listed in
+    :attr:`BuiltDefinition.substitutions`.
+
+    Attributes:
+        model_name: kebab-case model name, e.g. ``breast-cancer``; used in S3 paths.
+        problem_type: one of :data:`PROBLEM_TYPES`.
+        region: concrete AWS region, used for the image URI lookups.
+        hyperparameters: built-in XGBoost hyperparameters (strings).
+        quality_metric: key inside evaluation.json, e.g. ``auc``, ``r2``, ``rmse``.
+        quality_threshold: default of the ``QualityThreshold`` parameter.
+        higher_is_better: True compares metric >= threshold, False metric <= threshold.
+        subnet_count: 0 means no VPC config; otherwise ``SubnetId0..`` placeholders.
+        security_group_count: number of ``SecurityGroupId0..`` placeholders.
+        use_mlflow: when True every job gets ``MLFLOW_TRACKING_URI=${MlflowTrackingArn}``.
+        use_spot_training: managed spot training; checkpoints go to S3.
+        max_wait_seconds: spot only; defaults to ``max_runtime_seconds`` when None.
+        cache_expire_after: ISO 8601 duration, used when ``enable_step_caching``.
+    """
+
+    model_name: str
+    problem_type: str
+    region: str
+    hyperparameters: Mapping[str, str]
+    quality_metric: str
+    quality_threshold: float
+    higher_is_better: bool
+    processing_instance_type: str = "ml.m5.large"
+    processing_instance_count: int = 1
+    training_instance_type: str = "ml.m5.large"
+    training_instance_count: int = 1
+    max_runtime_seconds: int = 3600
+    use_spot_training: bool = False
+    max_wait_seconds: int | None = None
+    enable_network_isolation: bool = True
+    subnet_count: int = 0
+    security_group_count: int = 0
+    use_mlflow: bool = False
+    enable_step_caching: bool = True
+    cache_expire_after: str = "P30D"
+    default_approval_status: str = "PendingManualApproval"
+    xgboost_version: str = "1.7-1"
+    sklearn_version: str = "1.2-1"
+    processing_volume_size_gb: int = 30
+    training_volume_size_gb: int = 30
+
+    def problems(self) -> list[str]:
+        """Return every problem with these inputs (empty when valid)."""
+        found: list[str] = []
+        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.model_name or ""):
+            found.append(
+                f"model_name {self.model_name!r}: must be kebab-case ([a-z0-9-])"
+            )
+        if self.problem_type not in PROBLEM_TYPES:
+            found.append(
+                f"problem_type {self.problem_type!r}: allowed {', '.join(PROBLEM_TYPES)}"
+            )
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region or ""):
+            found.append(
+                f"region {self.region!r}: must be a concrete region like eu-west-1"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_:\-]+", self.quality_metric or ""):
+            found.append(
+                f"quality_metric {self.quality_metric!r}: must be a plain JSON key"
+            )
+        for name in ("processing_instance_count", "training_instance_count"):
+            if getattr(self, name) < 1:
+                found.append(f"{name} {getattr(self, name)!r}: must be >= 1")
+        if self.max_runtime_seconds < 1:
+            found.append(
+                f"max_runtime_seconds {self.max_runtime_seconds!r}: must be >= 1"
+            )
+        if self.use_spot_training and self.max_wait_seconds is not None:
+            if self.max_wait_seconds < self.max_runtime_seconds:
+                found.append(
+                    f"max_wait_seconds {self.max_wait_seconds!r}: must be >= "
+                    f"max_runtime_seconds ({self.max_runtime_seconds})"
+                )
+        if self.use_mlflow and self.enable_network_isolation:
+            found.append(
+                "use_mlflow True with enable_network_isolation True: isolated jobs have no "
+                "network route to MLflow; disable network isolation (keep the VPC) or MLflow"
+            )
+        if self.subnet_count < 0 or self.security_group_count < 0:
+            found.append("subnet_count/security_group_count: must be >= 0")
+        if (self.subnet_count == 0) != (self.security_group_count == 0):
+            found.append(
+                "subnet_count/security_group_count: give both (VPC) or neither (no VPC), "
+                f"got {self.subnet_count}/{self.security_group_count}"
+            )
+        if not re.fullmatch(
+            r"P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?",
+            self.cache_expire_after or "",
+        ):
+            found.append(
+                f"cache_expire_after {self.cache_expire_after!r}: must be an ISO 8601 "
+                "duration such as P30D or PT12H"
+            )
+        if self.default_approval_status not in (
+            "PendingManualApproval",
+            "Approved",
+            "Rejected",
+        ):
+            found.append(
+                f"default_approval_status {self.default_approval_status!r}: allowed "
+                "PendingManualApproval, Approved, Rejected"
+            )
+        for key, value in self.hyperparameters.items():
+            if not isinstance(value, str):
+                found.append(f"hyperparameters[{key!r}] {value!r}: must be a string")
+        return found
+
+
+@dataclass(frozen=True)
+class BuiltDefinition:
+    """A rendered pipeline definition.
+
+    Attributes:
+        body: canonical JSON (sorted keys, compact separators) ready for ``Fn::Sub``:
+            ``${Name}`` for each substitution, every other literal ``${`` written ``${!``.
+        substitutions: variable name -> description of the value the construct supplies.
+            Every name is referenced by the body; the body references no other name.
+    """
+
+    body: str
+    substitutions: dict[str, str] = field(default_factory=dict)
+
+    def definition(self) -> dict[str, Any]:
+        """Return the body parsed back to a dict (``${!`` escapes undone)."""
+        return json.loads(self.body.replace("${!", "${"))
+
+
+class DefinitionTooLargeError(ValueError):
+    """The pipeline definition exceeds the ``PipelineDefinitionBody`` limit."""
+
+
+def check_body_size(body: str) -> None:
+    """Raise :class:`DefinitionTooLargeError` when ``body`` exceeds 1,048,576 characters."""
+    if len(body) > MAX_BODY_CHARS:
+        raise DefinitionTooLargeError(
+            f"Pipeline definition is {len(body):,} characters; AWS::SageMaker::Pipeline "
+            f"PipelineDefinitionBody allows at most {MAX_BODY_CHARS:,}. Reduce hyperparameters"
+            " or environment, or upload the body to S3 (PipelineDefinitionS3Location)."
+        )
+
+
+# --------------------------------------------------------------------------- placeholders
+
+
+def _placeholder_values(inputs: PipelineInputs) -> dict[str, str]:
+    """Inert, well-formed stand-ins the SDK sees, keyed by substitution name."""
+    region = inputs.region
+    acct = _PLACEHOLDER_ACCOUNT
+    values = {
+        "ExecutionRoleArn": f"arn:aws:iam::{acct}:role/{_MARK}-executionrolearn",
+        "ArtifactsBucket": f"{_MARK}-artifactsbucket",
+        "KmsKeyArn": f"arn:aws:kms:{region}:{acct}:key/{_MARK}-kmskeyarn",
+        "ModelPackageGroupArn": (
+            f"arn:aws:sagemaker:{region}:{acct}:model-package-group/{_MARK}-modelpackagegrouparn"
+        ),
+        "CodeUri": f"s3://{_MARK}-codeuri/run_step.sh",
+        "SourceUri": f"s3://{_MARK}-sourceuri/source.zip",
+        "SchemaUri": f"s3://{_MARK}-schemauri/schema.json",
+        "RawDataUri": f"s3://{_MARK}-rawdatauri/raw",
+        "MlflowTrackingArn": (
+            f"arn:aws:sagemaker:{region}:{acct}:mlflow-tracking-server/{_MARK}-mlflowtrackingarn"
+        ),
+    }
+    for i in range(inputs.subnet_count):
+        values[f"SubnetId{i}"] = f"subnet-{_MARK}subnetid{i}"
+    for i in range(inputs.security_group_count):
+        values[f"SecurityGroupId{i}"] = f"sg-{_MARK}securitygroupid{i}"
+    return values
+
+
+def _substitute_placeholders(
+    raw_json: str, values: Mapping[str, str]
+) -> tuple[str, set[str]]:
+    """Escape literal ``${`` for Fn::Sub, then swap placeholder values for ``${Name}``."""
+    body = raw_json.replace("${", "${!")
+    used: set[str] = set()
+    # Longest first so that e.g. SubnetId1 never eats into SubnetId10.
+    for name, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
+        if value in body:
+            used.add(name)
+            body = body.replace(value, "${" + name + "}")
+    if _MARK in body:
+        raise AssertionError(
+            f"unreplaced placeholder marker {_MARK!r} left in definition"
+        )
+    return body, used
+
+
+# --------------------------------------------------------------------------- the DAG
+
+
+def build_definition(inputs: PipelineInputs) -> BuiltDefinition:
+    """Build the training pipeline definition for one model, offline and deterministically.
+
+    Args:
+        inputs: the model's settings. Validated first; all problems are reported at once.
+
+    Returns:
+        The canonical JSON body and the Fn::Sub variables it references.
+
+    Raises:
+        ValueError: ``inputs`` are invalid (message lists every problem).
+        DefinitionTooLargeError: the body exceeds the CloudFormation limit.
+    """
+    problems = inputs.problems()
+    if problems:
+        raise ValueError("Invalid PipelineInputs:\n  - " + "\n  - ".join(problems))
+    values = _placeholder_values(inputs)
+    with offline_sdk(inputs.region):
+        raw = _render_with_sdk(inputs, values)
+    # Canonical form: sorted keys, compact, ASCII only, so two builds are byte-identical.
+    canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"))
+    body, used = _substitute_placeholders(canonical, values)
+    check_body_size(body)
+    descriptions = dict(SUBSTITUTIONS)
+    for name in used:
+        if name.startswith("SubnetId"):
+            descriptions[name] = (
+                f"ID of VPC subnet number {name[len('SubnetId') :]} for jobs"
+            )
+        elif name.startswith("SecurityGroupId"):
+            descriptions[name] = (
+                f"ID of security group number {name[len('SecurityGroupId') :]}"
+            )
+    return BuiltDefinition(
+        body=body, substitutions={n: descriptions[n] for n in sorted(used)}
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _image_uri(framework: str, region: str, version: str, scope: str) -> str:
+    """ECR image URI from the SDK's bundled tables (offline). Cached: ~0.1 s a lookup."""
+    from sagemaker.core import image_uris
+
+    return str(
+        image_uris.retrieve(
+            framework=framework,
+            region=region,
+            version=version,
+            py_version="py3" if framework == "sklearn" else None,
+            image_scope=scope,
+        )
+    )
+
+
+def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
+    """Drive the SDK and return ``Pipeline.definition()`` (placeholders still inert)."""
+    # SDK imports happen inside offline_sdk(): region and opt-outs must be set first.
+    from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.model_registry import create_model_package_from_containers
+    from sagemaker.core.network import NetworkConfig
+    from sagemaker.core.processing import ScriptProcessor
+    from sagemaker.core.shapes import (
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+        S3DataSource,
+    )
+    from sagemaker.core.training.configs import (
+        CheckpointConfig,
+        Compute,
+        InputData,
+        Networking,
+        OutputDataConfig,
+        StoppingCondition,
+    )
+    from sagemaker.core.workflow.conditions import (
+        ConditionGreaterThanOrEqualTo,
+        ConditionLessThanOrEqualTo,
+    )
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import (
+        ParameterFloat,
+        ParameterInteger,
+        ParameterString,
+    )
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.fail_step import FailStep
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
+    from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+    from sagemaker.train.model_trainer import ModelTrainer
+
+    from mlops.pipeline_sdk_env import offline_boto_session
+
+    session = PipelineSession(
+        boto_session=offline_boto_session(inputs.region),
+        default_bucket=ph["ArtifactsBucket"],
+        sagemaker_config=copy.deepcopy(SDK_CONFIG),
+    )
+    # Pre-set: passing default_bucket= alone still makes the SDK call s3:ListBuckets.
+    session._default_bucket = ph["ArtifactsBucket"]
+
+    role = ph["ExecutionRoleArn"]
+    kms = ph["KmsKeyArn"]
+    prefix = f"s3://{ph['ArtifactsBucket']}/pipelines/{inputs.model_name}"
+    execution_id = ExecutionVariables.PIPELINE_EXECUTION_ID
+
+    def run_path(*parts: str) -> Any:
+        """Per-execution S3 URI: <prefix>/executions/<execution id>/<parts...>."""
+        return Join(on="/", values=[f"{prefix}/executions", execution_id, *parts])
+
+    # ---- parameters (operators may override at start time)
+    p_input = ParameterString("InputDataUri", default_value=ph["RawDataUri"])
+    p_proc_type = ParameterString(
+        "ProcessingInstanceType", default_value=inputs.processing_instance_type
+    )
+    p_proc_count = ParameterInteger(
+        "ProcessingInstanceCount", default_value=inputs.processing_instance_count
+    )
+    p_train_type = ParameterString(
+        "TrainingInstanceType", default_value=inputs.training_instance_type
+    )
+    p_train_count = ParameterInteger(
+        "TrainingInstanceCount", default_value=inputs.training_instance_count
+    )
+    p_threshold = ParameterFloat(
+        "QualityThreshold", default_value=inputs.quality_threshold
+    )
+    p_approval = ParameterString(
+        "ModelApprovalStatus",
+        default_value=inputs.default_approval_status,
+        enum_values=["PendingManualApproval", "Approved", "Rejected"],
+    )
+    parameters = [
+        p_input,
+        p_proc_type,
+        p_proc_count,
+        p_train_type,
+        p_train_count,
+        p_threshold,
+        p_approval,
+    ]
+
+    # ---- shared job settings
+    retry = [
+        StepRetryPolicy(
+            exception_types=[
+                StepExceptionTypeEnum.SERVICE_FAULT,
+                StepExceptionTypeEnum.THROTTLING,
+            ],
+            interval_seconds=10,
+            backoff_rate=2.0,
+            max_attempts=5,
+        ),
+        SageMakerJobStepRetryPolicy(
+            exception_types=[
+                SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+                SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+                SageMakerJobExceptionTypeEnum.INTERNAL_ERROR,
+            ],
+            interval_seconds=60,
+            backoff_rate=2.0,
+            max_attempts=5,
+        ),
+    ]
+    cache = (
+        CacheConfig(enable_caching=True, expire_after=inputs.cache_expire_after)
+        if inputs.enable_step_caching
+        else None
+    )
+    subnets = [ph[f"SubnetId{i}"] for i in range(inputs.subnet_count)]
+    security_groups = [
+        ph[f"SecurityGroupId{i}"] for i in range(inputs.security_group_count)
+    ]
+    env: dict[str, Any] = {}
+    if inputs.use_mlflow:
+        env["MLFLOW_TRACKING_URI"] = ph["MlflowTrackingArn"]
+        env["MLFLOW_EXPERIMENT_NAME"] = inputs.model_name
+
+    sklearn_image = _image_uri(
+        "sklearn", inputs.region, inputs.sklearn_version, "training"
+    )
+    sklearn_inference_image = _image_uri(
+        "sklearn", inputs.region, inputs.sklearn_version, "inference"
+    )
+    xgboost_image = _image_uri(
+        "xgboost", inputs.region, inputs.xgboost_version, "training"
+    )
+    xgboost_inference_image = _image_uri(
+        "xgboost", inputs.region, inputs.xgboost_version, "inference"
+    )
+
+    def processor(base_job_name: str) -> Any:
+        return ScriptProcessor(
+            role=role,
+            image_uri=sklearn_image,
+            # Runs the one *.sh file the code input delivers, whatever its S3 key is
+            # (CDK file assets are stored under a hash, not under run_step.sh).
+            command=[
+                "/bin/sh",
+                "-c",
+                'exec /bin/sh /opt/ml/processing/input/code/*.sh "$@"',
+            ],
+            instance_count=p_proc_count,
+            instance_type=p_proc_type,
+            volume_size_in_gb=inputs.processing_volume_size_gb,
+            volume_kms_key=kms,
+            output_kms_key=kms,
+            max_runtime_in_seconds=inputs.max_runtime_seconds,
+            base_job_name=base_job_name,
+            sagemaker_session=session,
+            env=dict(env) or None,
+            network_config=NetworkConfig(
+                enable_network_isolation=inputs.enable_network_isolation,
+                security_group_ids=security_groups or None,
+                subnets=subnets or None,
+                encrypt_inter_container_traffic=True,
+            ),
+        )
+
+    def s3_in(name: str, source: Any, local: str) -> Any:
+        return ProcessingInput(
+            input_name=name,
+            s3_input=ProcessingS3Input(
+                s3_uri=source,
+                local_path=local,
+                s3_data_type="S3Prefix",
+                s3_input_mode="File",
+                s3_data_distribution_type="FullyReplicated",
+            ),
+        )
+
+    def s3_out(name: str, destination: Any, local: str) -> Any:
+        return ProcessingOutput(
+            output_name=name,
+            s3_output=ProcessingS3Output(
+                s3_uri=destination, local_path=local, s3_upload_mode="EndOfJob"
+            ),
+        )
+
+    source_input = s3_in("source", ph["SourceUri"], "/opt/ml/processing/input/source")
+    schema_input = s3_in("schema", ph["SchemaUri"], "/opt/ml/processing/input/schema")
+    schema_path = (
+        "/opt/ml/processing/input/schema/" + ph["SchemaUri"].rsplit("/", 1)[-1]
+    )
+
+    # ---- Preprocess
+    pre_outputs = ("train", "validation", "test", "baseline", "transform")
+    step_pre = ProcessingStep(
+        name=STEP_PREPROCESS,
+        step_args=processor(f"{inputs.model_name}-preprocess").run(
+            code=ph["CodeUri"],
+            inputs=[
+                source_input,
+                schema_input,
+                s3_in("raw", p_input, "/opt/ml/processing/input/raw"),
+            ],
+            outputs=[
+                s3_out(n, run_path("preprocess", n), f"/opt/ml/processing/output/{n}")
+                for n in pre_outputs
+            ],
+            arguments=[
+                "preprocess.py",
+                "--input-dir",
+                "/opt/ml/processing/input/raw",
+                "--schema",
+                schema_path,
+                "--problem-type",
+                inputs.problem_type,
+                "--output-dir",
+                "/opt/ml/processing/output",
+            ],
+        ),
+        cache_config=cache,
+        retry_policies=retry,
+    )
+
+    def pre_out(name: str) -> Any:
+        return step_pre.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    # ---- Train (built-in XGBoost, no script mode: it would upload at definition time)
+    distributed = inputs.training_instance_count > 1
+    hyperparameters = dict(sorted(inputs.hyperparameters.items()))
+    trainer = ModelTrainer(
+        training_image=xgboost_image,
+        role=role,
+        sagemaker_session=session,
+        base_job_name=f"{inputs.model_name}-train",
+        hyperparameters=hyperparameters,
+        environment=dict(env),
+        compute=Compute(
+            instance_type=p_train_type,
+            instance_count=p_train_count,
+            volume_size_in_gb=inputs.training_volume_size_gb,
+            volume_kms_key_id=kms,
+            enable_managed_spot_training=inputs.use_spot_training or None,
+        ),
+        stopping_condition=StoppingCondition(
+            max_runtime_in_seconds=inputs.max_runtime_seconds,
+            max_wait_time_in_seconds=(
+                (inputs.max_wait_seconds or inputs.max_runtime_seconds)
+                if inputs.use_spot_training
+                else None
+            ),
+        ),
+        output_data_config=OutputDataConfig(
+            s3_output_path=f"{prefix}/training", kms_key_id=kms, compression_type="GZIP"
+        ),
+        checkpoint_config=(
+            # Per execution: a spot job must never resume from another execution's state.
+            CheckpointConfig(
+                s3_uri=run_path("checkpoints"), local_path="/opt/ml/checkpoints"
+            )
+            if inputs.use_spot_training
+            else None
+        ),
+        networking=Networking(
+            enable_network_isolation=inputs.enable_network_isolation,
+            enable_inter_container_traffic_encryption=True,
+            security_group_ids=security_groups or None,
+            subnets=subnets or None,
+        ),
+    )
+
+    def channel(name: str, sharded: bool) -> Any:
+        return InputData(
+            channel_name=name,
+            data_source=S3DataSource(
+                s3_data_type="S3Prefix",
+                s3_uri=pre_out(name),
+                s3_data_distribution_type="ShardedByS3Key"
+                if sharded
+                else "FullyReplicated",
+            ),
+            content_type="text/csv",
+        )
+
+    step_train = TrainingStep(
+        name=STEP_TRAIN,
+        step_args=trainer.train(
+            input_data_config=[
+                channel("train", distributed),
+                channel("validation", False),
+            ]
+        ),
+        cache_config=cache,
+        retry_policies=retry,
+    )
+    model_artifact = step_train.properties.ModelArtifacts.S3ModelArtifacts
+
+    # ---- Evaluate
+    report = PropertyFile(
+        name="EvaluationReport", output_name="evaluation", path="evaluation.json"
+    )
+    step_eval = ProcessingStep(
+        name=STEP_EVALUATE,
+        step_args=processor(f"{inputs.model_name}-evaluate").run(
+            code=ph["CodeUri"],
+            inputs=[
+                source_input,
+                schema_input,
+                s3_in("model", model_artifact, "/opt/ml/processing/model"),
+                s3_in("test", pre_out("test"), "/opt/ml/processing/test"),
+                s3_in(
+                    "transform", pre_out("transform"), "/opt/ml/processing/transform"
+                ),
+            ],
+            outputs=[
+                s3_out(
+                    "evaluation",
+                    run_path("evaluation"),
+                    "/opt/ml/processing/evaluation",
+                )
+            ],
+            arguments=[
+                "evaluate.py",
+                "--model-dir",
+                "/opt/ml/processing/model",
+                "--test-dir",
+                "/opt/ml/processing/test",
+                "--transform-dir",
+                "/opt/ml/processing/transform",
+                "--schema",
+                schema_path,
+                "--problem-type",
+                inputs.problem_type,
+                "--output-dir",
+                "/opt/ml/processing/evaluation",
+            ],
+        ),
+        property_files=[report],
+        cache_config=cache,
+        retry_policies=retry,
+    )
+    evaluation_uri = step_eval.properties.ProcessingOutputConfig.Outputs[
+        "evaluation"
+    ].S3Output.S3Uri
+
+    # ---- RegisterModel: sklearn transform container, then XGBoost
+    session.init_model_step_arguments(SimpleNamespace(sagemaker_session=session))
+    register_args = create_model_package_from_containers(
+        session,
+        containers=[
+            {
+                "Image": sklearn_inference_image,
+                "ModelDataUrl": Join(
+                    on="/", values=[pre_out("transform"), "model.tar.gz"]
+                ),
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                },
+            },
+            {"Image": xgboost_inference_image, "ModelDataUrl": model_artifact},
+        ],
+        content_types=["text/csv", "application/json"],
+        response_types=["text/csv", "application/json"],
+        inference_instances=None,
+        transform_instances=None,
+        model_package_group_name=ph["ModelPackageGroupArn"],
+        model_metrics=ModelMetrics(
+            model_statistics=MetricsSource(
+                content_type="application/json",
+                s3_uri=Join(on="/", values=[evaluation_uri, "evaluation.json"]),
+            )
+        )._to_request_dict(),
+        drift_check_baselines=DriftCheckBaselines(
+            model_data_statistics=MetricsSource(
+                content_type="application/json",
+                s3_uri=Join(on="/", values=[pre_out("baseline"), "statistics.json"]),
+            )
+        )._to_request_dict(),
+        approval_status=p_approval,
+        customer_metadata_properties={
+            "model_name": inputs.model_name,
+            "problem_type": inputs.problem_type,
+            "quality_metric": inputs.quality_metric,
+        },
+        domain="MACHINE_LEARNING",
+        task="CLASSIFICATION" if inputs.problem_type != "regression" else "REGRESSION",
+    )
+    session.context = None
+    step_register = ModelStep(
+        name=STEP_REGISTER,
+        step_args=register_args,
+        retry_policies=[retry[0]],
+    )
+
+    # ---- CheckQuality -> RegisterModel | QualityFailed
+    metric_value = JsonGet(
+        step_name=step_eval.name,
+        property_file=report,
+        json_path=metric_json_path(inputs.problem_type, inputs.quality_metric),
+    )
+    comparison = (
+        ConditionGreaterThanOrEqualTo
+        if inputs.higher_is_better
+        else (ConditionLessThanOrEqualTo)
+    )
+    relation = ">=" if inputs.higher_is_better else "<="
+    step_fail = FailStep(
+        name=STEP_FAIL,
+        error_message=Join(
+            on=" ",
+            values=[
+                f"Model quality gate failed: {inputs.quality_metric} =",
+                metric_value,
+                f"but the pipeline requires {inputs.quality_metric} {relation}",
+                p_threshold,
+            ],
+        ),
+    )
+    step_check = ConditionStep(
+        name=STEP_CHECK_QUALITY,
+        conditions=[comparison(left=metric_value, right=p_threshold)],
+        if_steps=[step_register],
+        else_steps=[step_fail],
+    )
+
+    pipeline = Pipeline(
+        name=f"{inputs.model_name}-training",
+        parameters=parameters,
+        steps=[step_pre, step_train, step_eval, step_check],
+        sagemaker_session=session,
+    )
+    return pipeline.definition()
