@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""The CDK app: reads the ``mlops`` context, builds one Stage per environment, adds cdk-nag."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import cdk_nag
+
+from mlops.config import ConfigError, PlatformConfig, load_config
+from stacks.stage import MlopsStage
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+FAIL_ON_FINDINGS = "@aws-cdk/core:failSynthOnValidationErrors"
+
+
+def selected_stages(app: cdk.App, config: PlatformConfig) -> tuple[str, ...]:
+    """The stages to build: ``-c stages=dev,prod`` if given, else the config's defaultStages."""
+    requested = app.node.try_get_context("stages")
+    if requested is None:
+        return config.default_stages
+    names = tuple(n.strip() for n in str(requested).split(",") if n.strip())
+    unknown = [n for n in names if n not in config.stages]
+    if unknown or not names:
+        raise ConfigError(
+            [f"stages (from -c stages=...): got {requested!r}; defined stages are "
+             f"{sorted(config.stages)}. Fix: pass a comma-separated list of those"]
+        )
+    return names
+
+
+def build(app: cdk.App, *, project_root: Path = PROJECT_ROOT) -> dict[str, MlopsStage]:
+    """Adds every selected stage to ``app`` and registers the cdk-nag packs on it.
+
+    Raises:
+        ConfigError: before any construct is built, if the configuration has problems.
+    """
+    config = load_config(app.node.try_get_context("mlops"), project_root=project_root)
+    stages = {name: MlopsStage(app, name, config=config) for name in selected_stages(app, config)}
+    # AwsSolutions for general hygiene; NIST 800-53 R5 adds the SageMaker KMS checks
+    # (endpoint configs, notebooks) that AwsSolutions lacks.
+    cdk.Validations.of(app).add_plugins(
+        cdk_nag.AwsSolutionsChecks(), cdk_nag.NIST80053R5Checks()
+    )
+    return stages
+
+
+def main() -> None:
+    # The CDK CLI asks apps not to fail on validation findings; the platform's gate is that
+    # an unacknowledged cdk-nag finding fails `cdk synth` (and so `make synth` and CI).
+    app = cdk.App(post_cli_context={FAIL_ON_FINDINGS: True})
+    try:
+        build(app)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        sys.exit(2)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

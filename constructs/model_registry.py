@@ -1,0 +1,118 @@
+"""A SageMaker Model Registry model package group, with grants for the callers that use it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+# What another account needs to find approved versions and deploy them there.
+READER_GROUP_ACTIONS = ("sagemaker:DescribeModelPackageGroup",)
+READER_PACKAGE_ACTIONS = (
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:ListModelPackages",
+    "sagemaker:CreateModel",
+)
+
+
+class ModelPackageGroup(Construct):
+    """One model's versions in the Model Registry.
+
+    Attributes:
+        model_package_group_name: the group's name (``<stage>-<model>``).
+        model_package_group_arn: the group's ARN.
+        model_package_arn_pattern: ARN pattern of the group's model versions.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        model_package_group_name: str,
+        description: str,
+        reader_account_ids: Sequence[str] = (),
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        """Creates the group.
+
+        Args:
+            model_package_group_name: 1-63 characters, letters, digits and hyphens.
+            description: shown in the Model Registry.
+            reader_account_ids: accounts allowed to describe, list and deploy the group's
+                versions (for example the staging and prod accounts); if left out, no
+                resource policy is attached and only this account can use the group.
+            removal_policy: RETAIN keeps the group (and its versions) when it leaves the stack.
+        """
+        super().__init__(scope, id)
+        stack = cdk.Stack.of(self)
+        self.model_package_group_name = model_package_group_name
+        self.model_package_group_arn = stack.format_arn(
+            service="sagemaker",
+            resource="model-package-group",
+            resource_name=model_package_group_name,
+        )
+        self.model_package_arn_pattern = stack.format_arn(
+            service="sagemaker",
+            resource="model-package",
+            resource_name=f"{model_package_group_name}/*",
+        )
+        policy = None
+        if reader_account_ids:
+            principals = [iam.AccountPrincipal(a) for a in reader_account_ids]
+            policy = iam.PolicyDocument(
+                statements=[
+                    iam.PolicyStatement(
+                        sid="ReadersDescribeGroup",
+                        principals=principals,
+                        actions=list(READER_GROUP_ACTIONS),
+                        resources=[self.model_package_group_arn],
+                    ),
+                    iam.PolicyStatement(
+                        sid="ReadersUseVersions",
+                        principals=principals,
+                        actions=list(READER_PACKAGE_ACTIONS),
+                        resources=[self.model_package_arn_pattern],
+                    ),
+                ]
+            ).to_json()
+        self.resource = sagemaker.CfnModelPackageGroup(
+            self,
+            "Resource",
+            model_package_group_name=model_package_group_name,
+            model_package_group_description=description,
+            model_package_group_policy=policy,
+        )
+        # Raw Cfn resources do not get CDK's RETAIN default for stateful resources.
+        self.resource.apply_removal_policy(removal_policy)
+
+    def grant_register(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` add versions to this group (what a training pipeline needs)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"],
+            resource_arns=[self.model_package_group_arn, self.model_package_arn_pattern],
+        )
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` describe the group and list and describe its versions."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:ListModelPackages",
+            ],
+            resource_arns=[self.model_package_group_arn, self.model_package_arn_pattern],
+        )
+
+    def grant_approve(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` change a version's approval status (the approval workflow)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:UpdateModelPackage"],
+            resource_arns=[self.model_package_arn_pattern],
+        )

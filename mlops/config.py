@@ -1,0 +1,541 @@
+"""Typed, validated platform configuration read from the ``mlops`` key of the CDK context.
+
+Every stage (``dev``, ``staging``, ``prod`` by default) and every model is parsed once, in
+``app.py``, before any construct is built. A bad value never reaches CDK: :func:`load_config`
+collects every problem and raises one :class:`ConfigError` that lists, for each, the field
+path, the value received, what is allowed and how to fix it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import botocore.session
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+CONTEXT_KEY = "mlops"
+
+ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]
+
+# Metric keys written by pipeline_steps/evaluate.py, per problem type, and whether a larger
+# value is better (the quality gate compares in that direction).
+GATE_METRICS: dict[str, dict[str, bool]] = {
+    "binary_classification": {
+        "auc": True,
+        "accuracy": True,
+        "f1": True,
+        "precision": True,
+        "recall": True,
+    },
+    "multiclass_classification": {
+        "accuracy": True,
+        "weighted_f1": True,
+        "weighted_precision": True,
+        "weighted_recall": True,
+    },
+    "regression": {"r2": True, "rmse": False, "mae": False, "mse": False},
+}
+
+# Built-in XGBoost objectives that fit each problem type.
+OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "binary_classification": ("binary:logistic", "binary:logitraw", "binary:hinge"),
+    "multiclass_classification": ("multi:softprob", "multi:softmax"),
+    "regression": (
+        "reg:squarederror",
+        "reg:squaredlogerror",
+        "reg:pseudohubererror",
+        "reg:absoluteerror",
+        "reg:tweedie",
+        "reg:gamma",
+    ),
+}
+
+# Versions of the built-in XGBoost algorithm image that the SDK's offline tables know.
+XGBOOST_VERSIONS = ("1.5-1", "1.7-1")
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
+TAG_KEY_PATTERN = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
+
+
+def pascal_case(name: str) -> str:
+    """Turns a kebab-case config name into the PascalCase used in construct IDs."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+class ConfigError(ValueError):
+    """Raised when the configuration has one or more problems; ``problems`` lists them."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"cdk.json context '{CONTEXT_KEY}' has {len(problems)} problem(s); "
+            f"nothing was built:\n{lines}"
+        )
+
+
+@cache
+def _sagemaker_regions() -> frozenset[str]:
+    return frozenset(botocore.session.get_session().get_available_regions("sagemaker"))
+
+
+@cache
+def _instance_types(shape: str) -> frozenset[str]:
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for(shape).enum)
+
+
+def _region(value: str) -> str:
+    regions = _sagemaker_regions()
+    if value not in regions:
+        raise ValueError(
+            f"{value!r} is not a region where SageMaker is available "
+            f"(known: {', '.join(sorted(regions)[:6])}, ...). "
+            'Fix: set a concrete region such as "us-east-1" or "eu-west-1"'
+        )
+    return value
+
+
+def _instance_type_validator(shape: str, use: str):
+    def check(value: str) -> str:
+        allowed = _instance_types(shape)
+        if value not in allowed:
+            examples = ", ".join(t for t in ("ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge") if t in allowed)
+            raise ValueError(
+                f"{value!r} is not a SageMaker {use} instance type. "
+                f"Fix: use one of the {len(allowed)} types SageMaker accepts for {use}, e.g. {examples}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+ProcessingInstanceType = Annotated[
+    str, _instance_type_validator("ProcessingInstanceType", "processing")
+]
+TrainingInstanceType = Annotated[str, _instance_type_validator("TrainingInstanceType", "training")]
+EndpointInstanceType = Annotated[
+    str, _instance_type_validator("ProductionVariantInstanceType", "endpoint")
+]
+
+
+def _name(value: str) -> str:
+    if not NAME_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid name. Fix: use 2-32 lowercase letters, digits and "
+            "hyphens, starting with a letter and not ending with a hyphen (e.g. \"breast-cancer\")"
+        )
+    return value
+
+
+ResourceName = Annotated[str, AfterValidator(_name)]
+
+
+class _Model(BaseModel):
+    """Base for config objects: camelCase keys in cdk.json, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        strict=True,
+    )
+
+
+class VpcConfig(_Model):
+    """The stage's VPC. Jobs, endpoints and the Studio domain run in its isolated subnets."""
+
+    cidr: str = "10.0.0.0/16"
+    max_azs: int = Field(default=2, ge=2, le=6)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IPv4 CIDR block ({exc}). Fix: e.g. \"10.0.0.0/16\"") from None
+        if not 16 <= network.prefixlen <= 24:
+            raise ValueError(
+                f"{value!r} has prefix /{network.prefixlen}; a VPC CIDR must be /16 to /24. "
+                'Fix: e.g. "10.0.0.0/16"'
+            )
+        return value
+
+
+class PipelineSettings(_Model):
+    """Defaults for the training pipeline's parameters in a stage."""
+
+    processing_instance_type: ProcessingInstanceType = "ml.m5.xlarge"
+    processing_instance_count: int = Field(default=1, ge=1, le=100)
+    training_instance_type: TrainingInstanceType = "ml.m5.xlarge"
+    training_instance_count: int = Field(default=1, ge=1, le=100)
+    max_runtime_seconds: int = Field(default=3600, ge=60, le=432000)
+    use_spot_training: bool = False
+    max_wait_seconds: int | None = Field(default=None, ge=60, le=432000)
+    schedule_expression: str | None = None
+
+    @field_validator("schedule_expression")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(cron|rate)\(.+\)", value):
+            raise ValueError(
+                f"{value!r} is not an EventBridge Scheduler expression. "
+                'Fix: use "cron(0 3 ? * MON *)" or "rate(7 days)", or null for no schedule'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _spot(self) -> PipelineSettings:
+        if self.use_spot_training:
+            wait = self.max_wait_seconds
+            if wait is None or wait < self.max_runtime_seconds:
+                raise ValueError(
+                    f"useSpotTraining needs maxWaitSeconds >= maxRuntimeSeconds "
+                    f"({self.max_runtime_seconds}), got {wait!r}. Fix: set maxWaitSeconds, "
+                    f"e.g. {2 * self.max_runtime_seconds}"
+                )
+        return self
+
+
+class EndpointSettings(_Model):
+    """How a stage serves approved models."""
+
+    instance_type: EndpointInstanceType = "ml.m5.large"
+    initial_instance_count: int = Field(default=1, ge=1, le=100)
+    deployment: Literal["all_at_once", "canary", "linear"] = "canary"
+    canary_percent: int = Field(default=10, ge=1, le=50)
+    bake_minutes: int = Field(default=10, ge=0, le=60)
+    data_capture_percent: int = Field(default=100, ge=0, le=100)
+
+
+class MlflowSettings(_Model):
+    """Managed MLflow for experiment tracking; ``enabled: false`` leaves it out."""
+
+    enabled: bool = True
+
+
+class StageConfig(_Model):
+    """One deployment environment: where it goes and how it behaves."""
+
+    account: str | None = None
+    region: Annotated[str, AfterValidator(_region)]
+    removal_policy: Literal["retain", "destroy"] = "retain"
+    termination_protection: bool = True
+    vpc: VpcConfig = VpcConfig()
+    tags: dict[str, str] = Field(default_factory=dict)
+    model_reader_accounts: tuple[str, ...] = ()
+    log_retention_days: int = Field(default=365, ge=1, le=3653)
+    capture_expiration_days: int = Field(default=90, ge=1, le=3650)
+    noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
+    pipeline: PipelineSettings = PipelineSettings()
+    endpoint: EndpointSettings = EndpointSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not ACCOUNT_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an AWS account ID. Fix: use the 12-digit ID as a string, "
+                "or null to deploy to the account of your current credentials"
+            )
+        return value
+
+    @field_validator("model_reader_accounts")
+    @classmethod
+    def _readers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not ACCOUNT_PATTERN.fullmatch(v)]
+        if bad:
+            raise ValueError(
+                f"{bad!r} are not AWS account IDs. Fix: list 12-digit account IDs as strings"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not TAG_KEY_PATTERN.fullmatch(k) or k.lower().startswith("aws:")]
+        if bad:
+            raise ValueError(
+                f"tag keys {bad!r} are not allowed. Fix: use 1-128 letters, digits, spaces and "
+                "_.:/=+-@, not starting with 'aws:'"
+            )
+        return value
+
+
+class QualityGate(_Model):
+    """The evaluation metric a model must reach before it is registered."""
+
+    metric: str
+    threshold: float = Field(allow_inf_nan=False)
+
+
+class DriftSettings(_Model):
+    """Thresholds for the scheduled drift check."""
+
+    psi_threshold: float = Field(default=0.2, gt=0, le=10)
+    ks_p_value_threshold: float = Field(default=0.01, gt=0, lt=1)
+    missing_rate_increase: float = Field(default=0.1, gt=0, le=1)
+
+
+class AlgorithmConfig(_Model):
+    """The built-in SageMaker algorithm that trains the model."""
+
+    name: Literal["xgboost"] = "xgboost"
+    version: str = "1.7-1"
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value not in XGBOOST_VERSIONS:
+            raise ValueError(
+                f"XGBoost version {value!r} is not supported. Fix: use one of {list(XGBOOST_VERSIONS)}"
+            )
+        return value
+
+
+class ModelConfig(_Model):
+    """One model the platform trains, registers, serves and monitors."""
+
+    name: ResourceName
+    problem_type: ProblemType
+    target_column: str
+    schema_file: str
+    data_prefix: str
+    algorithm: AlgorithmConfig = AlgorithmConfig()
+    hyperparameters: dict[str, str | int | float]
+    quality_gate: QualityGate
+    drift: DriftSettings = DriftSettings()
+
+    @field_validator("data_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9!_.*'()\-]+(/[A-Za-z0-9!_.*'()\-]+)*/", value):
+            raise ValueError(
+                f"{value!r} is not an S3 key prefix. Fix: a relative prefix ending in '/', "
+                'e.g. "breast-cancer/"'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        problems: list[str] = []
+        metrics = GATE_METRICS[self.problem_type]
+        if self.quality_gate.metric not in metrics:
+            problems.append(
+                f"qualityGate.metric {self.quality_gate.metric!r} is not written for "
+                f"{self.problem_type}; allowed: {sorted(metrics)}"
+            )
+        elif metrics[self.quality_gate.metric] and self.problem_type != "regression":
+            if not 0.0 <= self.quality_gate.threshold <= 1.0:
+                problems.append(
+                    f"qualityGate.threshold {self.quality_gate.threshold} is out of range for "
+                    f"{self.quality_gate.metric}; allowed: 0.0 to 1.0"
+                )
+        elif not metrics[self.quality_gate.metric] and self.quality_gate.threshold <= 0:
+            problems.append(
+                f"qualityGate.threshold {self.quality_gate.threshold} must be > 0 for the "
+                f"error metric {self.quality_gate.metric}"
+            )
+        objective = str(self.hyperparameters.get("objective", ""))
+        if objective not in OBJECTIVES[self.problem_type]:
+            problems.append(
+                f"hyperparameters.objective {objective or None!r} does not fit "
+                f"{self.problem_type}; allowed: {list(OBJECTIVES[self.problem_type])}"
+            )
+        if self.problem_type == "multiclass_classification" and "num_class" not in self.hyperparameters:
+            problems.append("hyperparameters.num_class is required for multiclass_classification")
+        if problems:
+            raise ValueError("; ".join(problems) + ". Fix: make the model's settings agree")
+        return self
+
+
+class FeatureGroupConfig(_Model):
+    """A Feature Store feature group built from one model's data schema."""
+
+    name: ResourceName
+    model: str
+    online_store: bool = True
+    offline_store: bool = True
+    online_ttl_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class PlatformConfig(_Model):
+    """The whole ``mlops`` context: shared models and feature groups, and per-stage settings."""
+
+    stages: dict[str, StageConfig]
+    default_stages: tuple[str, ...] = ("dev", "staging", "prod")
+    models: tuple[ModelConfig, ...]
+    feature_groups: tuple[FeatureGroupConfig, ...] = ()
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_names(cls, value: dict[str, StageConfig]) -> dict[str, StageConfig]:
+        bad = [name for name in value if not re.fullmatch(r"[a-z][a-z0-9]{0,15}", name)]
+        if bad:
+            raise ValueError(
+                f"stage names {bad!r} are not allowed. Fix: use 1-16 lowercase letters and "
+                'digits, starting with a letter (e.g. "dev")'
+            )
+        if not value:
+            raise ValueError('no stages are defined. Fix: add at least one, e.g. "dev"')
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> PlatformConfig:
+        problems: list[str] = []
+        unknown = [s for s in self.default_stages if s not in self.stages]
+        if unknown:
+            problems.append(f"defaultStages names undefined stages {unknown}; defined: {sorted(self.stages)}")
+        names = [m.name for m in self.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            problems.append(f"models has duplicate names {duplicates}; each model needs its own name")
+        if not self.models:
+            problems.append("models is empty; define at least one model")
+        group_names = [g.name for g in self.feature_groups]
+        duplicate_groups = sorted({n for n in group_names if group_names.count(n) > 1})
+        if duplicate_groups:
+            problems.append(f"featureGroups has duplicate names {duplicate_groups}")
+        for group in self.feature_groups:
+            if group.model not in names:
+                problems.append(
+                    f"featureGroups[{group.name!r}].model {group.model!r} is not a configured "
+                    f"model; known: {names}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def model(self, name: str) -> ModelConfig:
+        """Returns the model called ``name``; raises ``KeyError`` if there is none."""
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise KeyError(name)
+
+
+def _location(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
+    """Renders a pydantic error location as a dotted path, naming list items by their name."""
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            parts.append(f"[{item}]" if name is None else f"[{item}:{name}]")
+        else:
+            if item.startswith("function-") or item in {"str", "int", "float", "literal", "constrained-int"}:
+                continue
+            parts.append(f".{item}" if parts else str(item))
+        if isinstance(node, dict):
+            node = node.get(item)  # type: ignore[arg-type]
+        elif isinstance(node, list) and isinstance(item, int) and item < len(node):
+            node = node[item]
+        else:
+            node = None
+    return "".join(parts) or "(root)"
+
+
+_HINTS = {
+    "missing": "Fix: add this field",
+    "extra_forbidden": "Fix: remove it or correct its spelling (keys are camelCase)",
+    "bool_type": "Fix: use true or false (JSON booleans, not strings)",
+    "int_type": "Fix: use a JSON whole number, not a string",
+    "float_type": "Fix: use a JSON number, not a string",
+    "string_type": "Fix: use a JSON string",
+    "dict_type": "Fix: use a JSON object",
+    "tuple_type": "Fix: use a JSON list",
+    "literal_error": "",
+}
+
+
+def _format(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    path = _location(tuple(error["loc"]), raw)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    received = error.get("input")
+    hint = _HINTS.get(error["type"], "")
+    if error["type"] == "missing":
+        return f"{path}: missing. {hint}"
+    shown = json.dumps(received, default=str) if not isinstance(received, dict) else "{...}"
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return f"{path}: got {shown}: {message}. {hint}".rstrip(". ") + ("" if hint else "")
+
+
+def parse_config(raw: Any, *, project_root: Path) -> PlatformConfig:
+    """Parses and validates the ``mlops`` context value.
+
+    Args:
+        raw: the JSON value of ``context.mlops`` from cdk.json (or ``-c`` overrides).
+        project_root: where model ``schemaFile`` paths are resolved from.
+
+    Raises:
+        ConfigError: listing every problem found.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{CONTEXT_KEY}: got {type(raw).__name__}; expected a JSON object. Fix: see cdk.json in the repository"])
+    try:
+        config = PlatformConfig.model_validate_json(json.dumps(raw))
+    except ValidationError as exc:
+        raise ConfigError([_format(e, raw) for e in exc.errors()]) from None
+    problems = _check_schema_files(config, project_root)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _check_schema_files(config: PlatformConfig, root: Path) -> list[str]:
+    """Checks that each model's schema file exists and agrees with the model's settings."""
+    problems = []
+    for index, model in enumerate(config.models):
+        where = f"models[{index}:{model.name}].schemaFile"
+        path = root / model.schema_file
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            problems.append(f"{where}: got {model.schema_file!r}: no such file. Fix: point it at a schema JSON under data/schemas/")
+            continue
+        except (OSError, ValueError) as exc:
+            problems.append(f"{where}: got {model.schema_file!r}: not readable JSON ({exc}). Fix: repair the file")
+            continue
+        target = schema.get("target", {}) if isinstance(schema, dict) else {}
+        if target.get("name") != model.target_column:
+            problems.append(
+                f"models[{index}:{model.name}].targetColumn: got {model.target_column!r}, but "
+                f"{model.schema_file} declares target {target.get('name')!r}. Fix: make them the same"
+            )
+        expected = "numeric" if model.problem_type == "regression" else "categorical"
+        if target.get("type") not in (None, expected):
+            problems.append(
+                f"{where}: target type {target.get('type')!r} does not fit {model.problem_type}. "
+                f"Fix: declare the target as {expected!r}"
+            )
+        features = schema.get("features") if isinstance(schema, dict) else None
+        if not isinstance(features, list) or not features:
+            problems.append(f"{where}: {model.schema_file} declares no features. Fix: list the feature columns")
+    return problems
+
+
+def load_config(raw: Any, *, project_root: Path) -> PlatformConfig:
+    """Parses the ``mlops`` context value (``None`` if absent); see :func:`parse_config`."""
+    if raw is None:
+        raise ConfigError([f"{CONTEXT_KEY}: missing from the CDK context. Fix: restore it in cdk.json"])
+    return parse_config(raw, project_root=project_root)

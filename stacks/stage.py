@@ -1,0 +1,34 @@
+"""One deployment environment of the platform, as a CDK Stage."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from mlops.config import PlatformConfig
+from stacks.data_stack import DataStack
+
+
+class MlopsStage(cdk.Stage):
+    """All stacks of one stage (``dev``, ``staging``, ``prod``...), in its account and region.
+
+    Attributes:
+        data: the stateful stack (keys, buckets, model registry).
+    """
+
+    def __init__(self, scope: Construct, stage_name: str, *, config: PlatformConfig) -> None:
+        stage = config.stages[stage_name]
+        super().__init__(
+            scope,
+            stage_name,
+            env=cdk.Environment(account=stage.account, region=stage.region),
+        )
+        self.data = DataStack(
+            self,
+            "Data",
+            stage_name=stage_name,
+            stage=stage,
+            models=config.models,
+        )
+        for key, value in sorted(stage.tags.items()):
+            cdk.Tags.of(self).add(key, value)
