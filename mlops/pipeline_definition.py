@@ -139,34 +139,27 @@ class PipelineInputs:
         """Return every problem with these inputs (empty when valid)."""
         found: list[str] = []
         if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.model_name or ""):
-            found.append(
-                f"model_name {self.model_name!r}: must be kebab-case ([a-z0-9-])"
-            )
+            found.append(f"model_name {self.model_name!r}: must be kebab-case ([a-z0-9-])")
         if self.problem_type not in PROBLEM_TYPES:
-            found.append(
-                f"problem_type {self.problem_type!r}: allowed {', '.join(PROBLEM_TYPES)}"
-            )
+            found.append(f"problem_type {self.problem_type!r}: allowed {', '.join(PROBLEM_TYPES)}")
         if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region or ""):
-            found.append(
-                f"region {self.region!r}: must be a concrete region like eu-west-1"
-            )
+            found.append(f"region {self.region!r}: must be a concrete region like eu-west-1")
         if not re.fullmatch(r"[A-Za-z0-9_:\-]+", self.quality_metric or ""):
-            found.append(
-                f"quality_metric {self.quality_metric!r}: must be a plain JSON key"
-            )
+            found.append(f"quality_metric {self.quality_metric!r}: must be a plain JSON key")
         for name in ("processing_instance_count", "training_instance_count"):
             if getattr(self, name) < 1:
                 found.append(f"{name} {getattr(self, name)!r}: must be >= 1")
         if self.max_runtime_seconds < 1:
+            found.append(f"max_runtime_seconds {self.max_runtime_seconds!r}: must be >= 1")
+        if (
+            self.use_spot_training
+            and self.max_wait_seconds is not None
+            and self.max_wait_seconds < self.max_runtime_seconds
+        ):
             found.append(
-                f"max_runtime_seconds {self.max_runtime_seconds!r}: must be >= 1"
+                f"max_wait_seconds {self.max_wait_seconds!r}: must be >= "
+                f"max_runtime_seconds ({self.max_runtime_seconds})"
             )
-        if self.use_spot_training and self.max_wait_seconds is not None:
-            if self.max_wait_seconds < self.max_runtime_seconds:
-                found.append(
-                    f"max_wait_seconds {self.max_wait_seconds!r}: must be >= "
-                    f"max_runtime_seconds ({self.max_runtime_seconds})"
-                )
         if self.use_mlflow and self.enable_network_isolation:
             found.append(
                 "use_mlflow True with enable_network_isolation True: isolated jobs have no "
@@ -264,9 +257,7 @@ def _placeholder_values(inputs: PipelineInputs) -> dict[str, str]:
     return values
 
 
-def _substitute_placeholders(
-    raw_json: str, values: Mapping[str, str]
-) -> tuple[str, set[str]]:
+def _substitute_placeholders(raw_json: str, values: Mapping[str, str]) -> tuple[str, set[str]]:
     """Escape literal ``${`` for Fn::Sub, then swap placeholder values for ``${Name}``."""
     body = raw_json.replace("${", "${!")
     used: set[str] = set()
@@ -276,9 +267,7 @@ def _substitute_placeholders(
             used.add(name)
             body = body.replace(value, "${" + name + "}")
     if _MARK in body:
-        raise AssertionError(
-            f"unreplaced placeholder marker {_MARK!r} left in definition"
-        )
+        raise AssertionError(f"unreplaced placeholder marker {_MARK!r} left in definition")
     return body, used
 
 
@@ -311,16 +300,10 @@ def build_definition(inputs: PipelineInputs) -> BuiltDefinition:
     descriptions = dict(SUBSTITUTIONS)
     for name in used:
         if name.startswith("SubnetId"):
-            descriptions[name] = (
-                f"ID of VPC subnet number {name[len('SubnetId') :]} for jobs"
-            )
+            descriptions[name] = f"ID of VPC subnet number {name[len('SubnetId') :]} for jobs"
         elif name.startswith("SecurityGroupId"):
-            descriptions[name] = (
-                f"ID of security group number {name[len('SecurityGroupId') :]}"
-            )
-    return BuiltDefinition(
-        body=body, substitutions={n: descriptions[n] for n in sorted(used)}
-    )
+            descriptions[name] = f"ID of security group number {name[len('SecurityGroupId') :]}"
+    return BuiltDefinition(body=body, substitutions={n: descriptions[n] for n in sorted(used)})
 
 
 @functools.lru_cache(maxsize=64)
@@ -421,9 +404,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     p_train_count = ParameterInteger(
         "TrainingInstanceCount", default_value=inputs.training_instance_count
     )
-    p_threshold = ParameterFloat(
-        "QualityThreshold", default_value=inputs.quality_threshold
-    )
+    p_threshold = ParameterFloat("QualityThreshold", default_value=inputs.quality_threshold)
     p_approval = ParameterString(
         "ModelApprovalStatus",
         default_value=inputs.default_approval_status,
@@ -467,23 +448,17 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         else None
     )
     subnets = [ph[f"SubnetId{i}"] for i in range(inputs.subnet_count)]
-    security_groups = [
-        ph[f"SecurityGroupId{i}"] for i in range(inputs.security_group_count)
-    ]
+    security_groups = [ph[f"SecurityGroupId{i}"] for i in range(inputs.security_group_count)]
     env: dict[str, Any] = {}
     if inputs.use_mlflow:
         env["MLFLOW_TRACKING_URI"] = ph["MlflowTrackingArn"]
         env["MLFLOW_EXPERIMENT_NAME"] = inputs.model_name
 
-    sklearn_image = _image_uri(
-        "sklearn", inputs.region, inputs.sklearn_version, "training"
-    )
+    sklearn_image = _image_uri("sklearn", inputs.region, inputs.sklearn_version, "training")
     sklearn_inference_image = _image_uri(
         "sklearn", inputs.region, inputs.sklearn_version, "inference"
     )
-    xgboost_image = _image_uri(
-        "xgboost", inputs.region, inputs.xgboost_version, "training"
-    )
+    xgboost_image = _image_uri("xgboost", inputs.region, inputs.xgboost_version, "training")
     xgboost_inference_image = _image_uri(
         "xgboost", inputs.region, inputs.xgboost_version, "inference"
     )
@@ -538,9 +513,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
 
     source_input = s3_in("source", ph["SourceUri"], "/opt/ml/processing/input/source")
     schema_input = s3_in("schema", ph["SchemaUri"], "/opt/ml/processing/input/schema")
-    schema_path = (
-        "/opt/ml/processing/input/schema/" + ph["SchemaUri"].rsplit("/", 1)[-1]
-    )
+    schema_path = "/opt/ml/processing/input/schema/" + ph["SchemaUri"].rsplit("/", 1)[-1]
 
     # ---- Preprocess
     pre_outputs = ("train", "validation", "test", "baseline", "transform")
@@ -606,9 +579,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         ),
         checkpoint_config=(
             # Per execution: a spot job must never resume from another execution's state.
-            CheckpointConfig(
-                s3_uri=run_path("checkpoints"), local_path="/opt/ml/checkpoints"
-            )
+            CheckpointConfig(s3_uri=run_path("checkpoints"), local_path="/opt/ml/checkpoints")
             if inputs.use_spot_training
             else None
         ),
@@ -626,9 +597,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
             data_source=S3DataSource(
                 s3_data_type="S3Prefix",
                 s3_uri=pre_out(name),
-                s3_data_distribution_type="ShardedByS3Key"
-                if sharded
-                else "FullyReplicated",
+                s3_data_distribution_type="ShardedByS3Key" if sharded else "FullyReplicated",
             ),
             content_type="text/csv",
         )
@@ -647,9 +616,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     model_artifact = step_train.properties.ModelArtifacts.S3ModelArtifacts
 
     # ---- Evaluate
-    report = PropertyFile(
-        name="EvaluationReport", output_name="evaluation", path="evaluation.json"
-    )
+    report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
     step_eval = ProcessingStep(
         name=STEP_EVALUATE,
         step_args=processor(f"{inputs.model_name}-evaluate").run(
@@ -659,9 +626,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 schema_input,
                 s3_in("model", model_artifact, "/opt/ml/processing/model"),
                 s3_in("test", pre_out("test"), "/opt/ml/processing/test"),
-                s3_in(
-                    "transform", pre_out("transform"), "/opt/ml/processing/transform"
-                ),
+                s3_in("transform", pre_out("transform"), "/opt/ml/processing/transform"),
             ],
             outputs=[
                 s3_out(
@@ -701,9 +666,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         containers=[
             {
                 "Image": sklearn_inference_image,
-                "ModelDataUrl": Join(
-                    on="/", values=[pre_out("transform"), "model.tar.gz"]
-                ),
+                "ModelDataUrl": Join(on="/", values=[pre_out("transform"), "model.tar.gz"]),
                 "Environment": {
                     "SAGEMAKER_PROGRAM": "inference.py",
                     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
@@ -752,9 +715,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         json_path=metric_json_path(inputs.problem_type, inputs.quality_metric),
     )
     comparison = (
-        ConditionGreaterThanOrEqualTo
-        if inputs.higher_is_better
-        else (ConditionLessThanOrEqualTo)
+        ConditionGreaterThanOrEqualTo if inputs.higher_is_better else (ConditionLessThanOrEqualTo)
     )
     relation = ">=" if inputs.higher_is_better else "<="
     step_fail = FailStep(

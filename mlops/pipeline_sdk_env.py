@@ -188,12 +188,8 @@ def _quiet_sdk() -> Iterator[None]:
     logging.disable(logging.WARNING)
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", category=UserWarning, module=r"sagemaker\."
-            )
-            warnings.filterwarnings(
-                "ignore", category=DeprecationWarning, module=r"sagemaker\."
-            )
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"sagemaker\.")
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"sagemaker\.")
             yield
     finally:
         logging.disable(previous)

@@ -43,9 +43,7 @@ _SERVICE_SUPPLIED = {
     "CreateProcessingJob": {"ProcessingJobName": "pipelines-processing-job"},
     "CreateTrainingJob": {"TrainingJobName": "pipelines-training-job"},
     "CreateTransformJob": {"TransformJobName": "pipelines-transform-job"},
-    "CreateHyperParameterTuningJob": {
-        "HyperParameterTuningJobName": "pipelines-tuning"
-    },
+    "CreateHyperParameterTuningJob": {"HyperParameterTuningJobName": "pipelines-tuning"},
     "CreateModel": {"ModelName": "pipelines-model"},
 }
 
@@ -85,16 +83,15 @@ def check_definition(definition: dict[str, Any] | str) -> list[ShapeProblem]:
     Returns:
         Every problem found, in step order; empty when the definition is valid.
     """
-    if isinstance(definition, str):
-        definition = json.loads(definition.replace("${!", "${"))
+    parsed: dict[str, Any] = (
+        json.loads(definition.replace("${!", "${")) if isinstance(definition, str) else definition
+    )
     problems: list[ShapeProblem] = []
-    for step in _all_steps(definition.get("Steps", [])):
+    for step in _all_steps(parsed.get("Steps", [])):
         operation = OPERATION_BY_STEP_TYPE.get(step.get("Type", ""))
         if operation is None:
             continue
-        problems.extend(
-            check_step_arguments(step["Name"], operation, step.get("Arguments", {}))
-        )
+        problems.extend(check_step_arguments(step["Name"], operation, step.get("Arguments", {})))
     return problems
 
 
@@ -114,9 +111,7 @@ def check_step_arguments(
         path = (name or "").lstrip(".")
         if error_type == "missing required field":
             path = ".".join(p for p in (path, additional["required_name"]) if p)
-        problems.append(
-            ShapeProblem(step_name, path or "(root)", f"{error_type}: {detail}")
-        )
+        problems.append(ShapeProblem(step_name, path or "(root)", f"{error_type}: {detail}"))
     return problems
 
 
@@ -132,11 +127,7 @@ def _all_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _is_expression(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and len(value) == 1
-        and next(iter(value)) in _EXPRESSION_KEYS
-    )
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _EXPRESSION_KEYS
 
 
 def _dummy(shape: Any) -> Any:
@@ -167,9 +158,7 @@ def _dummy(shape: Any) -> Any:
     return {}
 
 
-def _concretise(
-    value: Any, shape: Any, path: str, step: str, problems: list[ShapeProblem]
-) -> Any:
+def _concretise(value: Any, shape: Any, path: str, step: str, problems: list[ShapeProblem]) -> Any:
     """Replace expressions/placeholders by dummies; check concrete leaves' constraints."""
     if shape is None:
         return value
@@ -201,42 +190,30 @@ def _concretise(
         if _PLACEHOLDER.match(value):
             return _dummy(shape)
         _check_string(value, shape, path, step, problems)
-    if kind in ("integer", "long", "float", "double") and isinstance(
-        value, (int, float)
-    ):
+    if kind in ("integer", "long", "float", "double") and isinstance(value, (int, float)):
         maximum = shape.metadata.get("max")
         if maximum is not None and not isinstance(value, bool) and value > maximum:
-            problems.append(
-                ShapeProblem(step, path, f"value {value} above maximum {maximum}")
-            )
+            problems.append(ShapeProblem(step, path, f"value {value} above maximum {maximum}"))
     return value
 
 
 def _check_string(
     value: str, shape: Any, path: str, step: str, problems: list[ShapeProblem]
 ) -> None:
-    if (
-        "${" in value
-    ):  # partly a placeholder: the final value is only known at deploy time
+    if "${" in value:  # partly a placeholder: the final value is only known at deploy time
         return
     if shape.enum and value not in shape.enum:
         problems.append(
-            ShapeProblem(
-                step, path, f"value {value!r} not one of {', '.join(shape.enum)}"
-            )
+            ShapeProblem(step, path, f"value {value!r} not one of {', '.join(shape.enum)}")
         )
         return
     maximum = shape.metadata.get("max")
     if maximum is not None and len(value) > maximum:
-        problems.append(
-            ShapeProblem(step, path, f"length {len(value)} above maximum {maximum}")
-        )
+        problems.append(ShapeProblem(step, path, f"length {len(value)} above maximum {maximum}"))
     pattern = _compiled(shape.metadata.get("pattern"))
     if pattern is not None and not pattern.fullmatch(value):
         problems.append(
-            ShapeProblem(
-                step, path, f"value {value!r} does not match {pattern.pattern!r}"
-            )
+            ShapeProblem(step, path, f"value {value!r} does not match {pattern.pattern!r}")
         )
 
 

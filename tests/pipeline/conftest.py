@@ -11,7 +11,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, build_definition
+from mlops.pipeline_definition import (  # noqa: E402 - needs the sys.path entry above
+    BuiltDefinition,
+    PipelineInputs,
+    build_definition,
+)
 
 BINARY = PipelineInputs(
     model_name="breast-cancer",

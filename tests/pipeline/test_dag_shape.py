@@ -71,16 +71,9 @@ def test_condition_direction_and_json_path(definitions, key, condition_type):
     assert condition["Type"] == condition_type
     assert condition["RightValue"] == {"Get": "Parameters.QualityThreshold"}
     json_get = condition["LeftValue"]["Std:JsonGet"]
-    assert (
-        json_get["Path"]
-        == f"{inputs.problem_type}_metrics.{inputs.quality_metric}.value"
-    )
-    assert json_get["Path"] == metric_json_path(
-        inputs.problem_type, inputs.quality_metric
-    )
-    assert json_get["PropertyFile"] == {
-        "Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"
-    }
+    assert json_get["Path"] == f"{inputs.problem_type}_metrics.{inputs.quality_metric}.value"
+    assert json_get["Path"] == metric_json_path(inputs.problem_type, inputs.quality_metric)
+    assert json_get["PropertyFile"] == {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
     assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel"]
     assert [s["Name"] for s in check["ElseSteps"]] == ["QualityFailed"]
 
@@ -105,10 +98,7 @@ def test_parameters(definitions, key):
     }
     assert params["InputDataUri"]["DefaultValue"] == "${RawDataUri}"
     assert params["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
-    assert (
-        params["TrainingInstanceCount"]["DefaultValue"]
-        == inputs.training_instance_count
-    )
+    assert params["TrainingInstanceCount"]["DefaultValue"] == inputs.training_instance_count
 
 
 def test_evaluate_property_file(definitions):
@@ -135,10 +125,7 @@ def test_job_steps_retry_kms_role(definitions, name):
     args = step["Arguments"]
     assert args["RoleArn"] == "${ExecutionRoleArn}"
     if step["Type"] == "Processing":
-        assert (
-            args["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"]
-            == "${KmsKeyArn}"
-        )
+        assert args["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == "${KmsKeyArn}"
         assert args["ProcessingOutputConfig"]["KmsKeyId"] == "${KmsKeyArn}"
         assert args["NetworkConfig"]["EnableNetworkIsolation"] is True
         assert "VpcConfig" not in args["NetworkConfig"]
@@ -193,12 +180,12 @@ def test_training_settings(definitions):
     checkpoint = spot["CheckpointConfig"]["S3Uri"]["Std:Join"]["Values"]
     assert checkpoint[0] == "s3://${ArtifactsBucket}/pipelines/wine/executions"
     channels = {c["ChannelName"]: c for c in spot["InputDataConfig"]}
-    assert channels["train"]["DataSource"]["S3DataSource"][
-        "S3DataDistributionType"
-    ] == ("ShardedByS3Key")
-    assert channels["validation"]["DataSource"]["S3DataSource"][
-        "S3DataDistributionType"
-    ] == ("FullyReplicated")
+    assert channels["train"]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == (
+        "ShardedByS3Key"
+    )
+    assert channels["validation"]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == (
+        "FullyReplicated"
+    )
     assert spot["VpcConfig"] == {
         "SecurityGroupIds": ["${SecurityGroupId0}"],
         "Subnets": ["${SubnetId0}", "${SubnetId1}"],
@@ -215,23 +202,17 @@ def test_register_model(definitions):
     sklearn, xgboost = spec["Containers"]
     assert "sagemaker-scikit-learn" in sklearn["Image"]
     assert sklearn["ModelDataUrl"]["Std:Join"]["Values"] == [
-        {
-            "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['transform'].S3Output.S3Uri"
-        },
+        {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['transform'].S3Output.S3Uri"},
         "model.tar.gz",
     ]
     assert "sagemaker-xgboost" in xgboost["Image"]
-    assert xgboost["ModelDataUrl"] == {
-        "Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"
-    }
+    assert xgboost["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
     assert spec["SupportedContentTypes"] == ["text/csv", "application/json"]
     assert spec["SupportedResponseMIMETypes"] == ["text/csv", "application/json"]
     metrics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert metrics["S3Uri"]["Std:Join"]["Values"][-1] == "evaluation.json"
     baseline = register["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]
     assert baseline["S3Uri"]["Std:Join"]["Values"] == [
-        {
-            "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"
-        },
+        {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"},
         "statistics.json",
     ]

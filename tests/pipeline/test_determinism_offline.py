@@ -1,0 +1,117 @@
+"""Byte-identical output across builds and processes; no network attempted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import botocore.endpoint
+import pytest
+from conftest import BINARY, REPO_ROOT
+from pytest_socket import SocketBlockedError, disable_socket, enable_socket
+
+from mlops.pipeline_definition import PipelineInputs, build_definition
+
+# Runs in a fresh interpreter: blocks every connection and DNS lookup *before* the SDK is
+# imported (the import itself is where a cold process would first reach out), builds the
+# binary definition and prints it.
+SUBPROCESS_SCRIPT = textwrap.dedent(
+    """
+    import socket, sys
+    def _deny(*args, **kwargs):
+        raise RuntimeError(f"network attempted: {args!r}")
+    socket.socket.connect = _deny
+    socket.socket.connect_ex = _deny
+    socket.getaddrinfo = _deny
+    socket.create_connection = _deny
+    sys.path.insert(0, sys.argv[1])
+    sys.path.insert(0, sys.argv[2])
+    from conftest import BINARY
+    from mlops.pipeline_definition import build_definition
+    sys.stdout.write(build_definition(BINARY).body)
+    """
+)
+
+
+def test_two_builds_identical(built):
+    assert build_definition(BINARY).body == built["binary"].body
+    assert build_definition(BINARY).substitutions == built["binary"].substitutions
+
+
+def test_build_in_fresh_process_identical_and_offline(built):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "SAGEMAKER_")) or k == "AWS_DEFAULT_REGION"
+    }
+    env.pop("AWS_DEFAULT_REGION", None)  # the builder must cope without one
+    env["PYTHONHASHSEED"] = "12345"  # a different hash seed must not change the output
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SUBPROCESS_SCRIPT,
+            str(REPO_ROOT),
+            str(REPO_ROOT / "tests" / "pipeline"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == built["binary"].body
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Block sockets (pytest-socket) and botocore's HTTP send."""
+    sent = []
+
+    def refuse_send(self, request):
+        sent.append(request.url)
+        raise AssertionError(f"botocore tried to send {request.method} {request.url}")
+
+    monkeypatch.setattr(botocore.endpoint.Endpoint, "_send", refuse_send)
+    disable_socket()
+    try:
+        yield sent
+    finally:
+        enable_socket()
+
+
+def test_build_makes_no_network_call(no_network):
+    inputs = PipelineInputs(
+        **{**BINARY.__dict__, "region": "ap-southeast-2", "model_name": "offline-check"}
+    )
+    threads_before = {t.name for t in threading.enumerate()}
+    built = build_definition(inputs)
+    assert no_network == []
+    assert "ap-southeast-2" in built.body
+    new_threads = {t.name for t in threading.enumerate()} - threads_before
+    assert not [name for name in new_threads if "telemetry" in name]
+
+
+def test_guard_is_effective(no_network):
+    import socket
+
+    with pytest.raises(SocketBlockedError):
+        socket.socket()
+
+
+def test_environment_restored():
+    before = {k: os.environ.get(k) for k in ("SAGEMAKER_VALIDATE_ROLE", "AWS_DEFAULT_REGION")}
+    import boto3
+
+    default_session = boto3.DEFAULT_SESSION
+    build_definition(BINARY)
+    after = {k: os.environ.get(k) for k in ("SAGEMAKER_VALIDATE_ROLE", "AWS_DEFAULT_REGION")}
+    assert after == before
+    assert boto3.DEFAULT_SESSION is default_session
+    from sagemaker.mlops.workflow import steps
+
+    assert isinstance(steps.LocalSagemakerClient, type)
