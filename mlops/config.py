@@ -24,7 +24,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -116,7 +115,9 @@ def _instance_type_validator(shape: str, use: str):
     def check(value: str) -> str:
         allowed = _instance_types(shape)
         if value not in allowed:
-            examples = ", ".join(t for t in ("ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge") if t in allowed)
+            examples = ", ".join(
+                t for t in ("ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge") if t in allowed
+            )
             raise ValueError(
                 f"{value!r} is not a SageMaker {use} instance type. "
                 f"Fix: use one of the {len(allowed)} types SageMaker accepts for {use}, e.g. {examples}"
@@ -139,7 +140,7 @@ def _name(value: str) -> str:
     if not NAME_PATTERN.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid name. Fix: use 2-32 lowercase letters, digits and "
-            "hyphens, starting with a letter and not ending with a hyphen (e.g. \"breast-cancer\")"
+            'hyphens, starting with a letter and not ending with a hyphen (e.g. "breast-cancer")'
         )
     return value
 
@@ -171,7 +172,9 @@ class VpcConfig(_Model):
         try:
             network = ipaddress.IPv4Network(value)
         except ValueError as exc:
-            raise ValueError(f"{value!r} is not an IPv4 CIDR block ({exc}). Fix: e.g. \"10.0.0.0/16\"") from None
+            raise ValueError(
+                f'{value!r} is not an IPv4 CIDR block ({exc}). Fix: e.g. "10.0.0.0/16"'
+            ) from None
         if not 16 <= network.prefixlen <= 24:
             raise ValueError(
                 f"{value!r} has prefix /{network.prefixlen}; a VPC CIDR must be /16 to /24. "
@@ -201,18 +204,6 @@ class PipelineSettings(_Model):
                 'Fix: use "cron(0 3 ? * MON *)" or "rate(7 days)", or null for no schedule'
             )
         return value
-
-    @model_validator(mode="after")
-    def _spot(self) -> PipelineSettings:
-        if self.use_spot_training:
-            wait = self.max_wait_seconds
-            if wait is None or wait < self.max_runtime_seconds:
-                raise ValueError(
-                    f"useSpotTraining needs maxWaitSeconds >= maxRuntimeSeconds "
-                    f"({self.max_runtime_seconds}), got {wait!r}. Fix: set maxWaitSeconds, "
-                    f"e.g. {2 * self.max_runtime_seconds}"
-                )
-        return self
 
 
 class EndpointSettings(_Model):
@@ -335,38 +326,6 @@ class ModelConfig(_Model):
             )
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ModelConfig:
-        problems: list[str] = []
-        metrics = GATE_METRICS[self.problem_type]
-        if self.quality_gate.metric not in metrics:
-            problems.append(
-                f"qualityGate.metric {self.quality_gate.metric!r} is not written for "
-                f"{self.problem_type}; allowed: {sorted(metrics)}"
-            )
-        elif metrics[self.quality_gate.metric] and self.problem_type != "regression":
-            if not 0.0 <= self.quality_gate.threshold <= 1.0:
-                problems.append(
-                    f"qualityGate.threshold {self.quality_gate.threshold} is out of range for "
-                    f"{self.quality_gate.metric}; allowed: 0.0 to 1.0"
-                )
-        elif not metrics[self.quality_gate.metric] and self.quality_gate.threshold <= 0:
-            problems.append(
-                f"qualityGate.threshold {self.quality_gate.threshold} must be > 0 for the "
-                f"error metric {self.quality_gate.metric}"
-            )
-        objective = str(self.hyperparameters.get("objective", ""))
-        if objective not in OBJECTIVES[self.problem_type]:
-            problems.append(
-                f"hyperparameters.objective {objective or None!r} does not fit "
-                f"{self.problem_type}; allowed: {list(OBJECTIVES[self.problem_type])}"
-            )
-        if self.problem_type == "multiclass_classification" and "num_class" not in self.hyperparameters:
-            problems.append("hyperparameters.num_class is required for multiclass_classification")
-        if problems:
-            raise ValueError("; ".join(problems) + ". Fix: make the model's settings agree")
-        return self
-
 
 class FeatureGroupConfig(_Model):
     """A Feature Store feature group built from one model's data schema."""
@@ -399,32 +358,6 @@ class PlatformConfig(_Model):
             raise ValueError('no stages are defined. Fix: add at least one, e.g. "dev"')
         return value
 
-    @model_validator(mode="after")
-    def _cross_references(self) -> PlatformConfig:
-        problems: list[str] = []
-        unknown = [s for s in self.default_stages if s not in self.stages]
-        if unknown:
-            problems.append(f"defaultStages names undefined stages {unknown}; defined: {sorted(self.stages)}")
-        names = [m.name for m in self.models]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            problems.append(f"models has duplicate names {duplicates}; each model needs its own name")
-        if not self.models:
-            problems.append("models is empty; define at least one model")
-        group_names = [g.name for g in self.feature_groups]
-        duplicate_groups = sorted({n for n in group_names if group_names.count(n) > 1})
-        if duplicate_groups:
-            problems.append(f"featureGroups has duplicate names {duplicate_groups}")
-        for group in self.feature_groups:
-            if group.model not in names:
-                problems.append(
-                    f"featureGroups[{group.name!r}].model {group.model!r} is not a configured "
-                    f"model; known: {names}"
-                )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
     def model(self, name: str) -> ModelConfig:
         """Returns the model called ``name``; raises ``KeyError`` if there is none."""
         for model in self.models:
@@ -439,10 +372,20 @@ def _location(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
     node: Any = raw
     for item in loc:
         if isinstance(item, int):
-            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            name = (
+                node[item].get("name")
+                if isinstance(node, list) and item < len(node) and isinstance(node[item], dict)
+                else None
+            )
             parts.append(f"[{item}]" if name is None else f"[{item}:{name}]")
         else:
-            if item.startswith("function-") or item in {"str", "int", "float", "literal", "constrained-int"}:
+            if item.startswith("function-") or item in {
+                "str",
+                "int",
+                "float",
+                "literal",
+                "constrained-int",
+            }:
                 continue
             parts.append(f".{item}" if parts else str(item))
         if isinstance(node, dict):
@@ -455,6 +398,11 @@ def _location(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
 
 
 _HINTS = {
+    "greater_than": "Fix: use a larger value",
+    "greater_than_equal": "Fix: use a larger value",
+    "less_than": "Fix: use a smaller value",
+    "less_than_equal": "Fix: use a smaller value",
+    "literal_error": "Fix: use one of the values listed",
     "missing": "Fix: add this field",
     "extra_forbidden": "Fix: remove it or correct its spelling (keys are camelCase)",
     "bool_type": "Fix: use true or false (JSON booleans, not strings)",
@@ -463,7 +411,6 @@ _HINTS = {
     "string_type": "Fix: use a JSON string",
     "dict_type": "Fix: use a JSON object",
     "tuple_type": "Fix: use a JSON list",
-    "literal_error": "",
 }
 
 
@@ -477,7 +424,7 @@ def _format(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     shown = json.dumps(received, default=str) if not isinstance(received, dict) else "{...}"
     if len(shown) > 80:
         shown = shown[:77] + "..."
-    return f"{path}: got {shown}: {message}. {hint}".rstrip(". ") + ("" if hint else "")
+    return f"{path}: got {shown}: {message}. {hint}".rstrip(". ")
 
 
 def parse_config(raw: Any, *, project_root: Path) -> PlatformConfig:
@@ -491,15 +438,92 @@ def parse_config(raw: Any, *, project_root: Path) -> PlatformConfig:
         ConfigError: listing every problem found.
     """
     if not isinstance(raw, dict):
-        raise ConfigError([f"{CONTEXT_KEY}: got {type(raw).__name__}; expected a JSON object. Fix: see cdk.json in the repository"])
+        raise ConfigError(
+            [
+                f"{CONTEXT_KEY}: got {type(raw).__name__}; expected a JSON object. Fix: see cdk.json in the repository"
+            ]
+        )
     try:
         config = PlatformConfig.model_validate_json(json.dumps(raw))
     except ValidationError as exc:
         raise ConfigError([_format(e, raw) for e in exc.errors()]) from None
-    problems = _check_schema_files(config, project_root)
+    problems = _cross_checks(config) + _check_schema_files(config, project_root)
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _cross_checks(config: PlatformConfig) -> list[str]:
+    """Checks that need several fields at once; each problem names its field path."""
+    problems: list[str] = []
+    unknown = [s for s in config.default_stages if s not in config.stages]
+    if unknown:
+        problems.append(
+            f"defaultStages: got {list(config.default_stages)}: names undefined stages {unknown}. "
+            f"Fix: define them under stages or list only {sorted(config.stages)}"
+        )
+    for name, stage in config.stages.items():
+        pipeline = stage.pipeline
+        wait = pipeline.max_wait_seconds
+        if pipeline.use_spot_training and (wait is None or wait < pipeline.max_runtime_seconds):
+            problems.append(
+                f"stages.{name}.pipeline.maxWaitSeconds: got {wait}: useSpotTraining needs "
+                f"maxWaitSeconds >= maxRuntimeSeconds ({pipeline.max_runtime_seconds}). "
+                f"Fix: set it to e.g. {2 * pipeline.max_runtime_seconds}, or turn spot off"
+            )
+    names = [m.name for m in config.models]
+    if not names:
+        problems.append("models: got []: no models. Fix: define at least one model")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"models: duplicate names {duplicates}. Fix: give each model its own name")
+    for index, model in enumerate(config.models):
+        where = f"models[{index}:{model.name}]"
+        gate = model.quality_gate
+        metrics = GATE_METRICS[model.problem_type]
+        if gate.metric not in metrics:
+            problems.append(
+                f"{where}.qualityGate.metric: got {gate.metric!r}: {gate.metric!r} is not written "
+                f"for {model.problem_type}. Fix: use one of {sorted(metrics)}"
+            )
+        elif metrics[gate.metric] and model.problem_type != "regression":
+            if not 0.0 <= gate.threshold <= 1.0:
+                problems.append(
+                    f"{where}.qualityGate.threshold: got {gate.threshold}: threshold "
+                    f"{gate.threshold} is out of range for {gate.metric}. Fix: use 0.0 to 1.0"
+                )
+        elif not metrics[gate.metric] and gate.threshold <= 0:
+            problems.append(
+                f"{where}.qualityGate.threshold: got {gate.threshold}: the error metric "
+                f"{gate.metric} must stay below a positive threshold. Fix: use a value > 0"
+            )
+        objective = str(model.hyperparameters.get("objective", "")) or None
+        if objective not in OBJECTIVES[model.problem_type]:
+            problems.append(
+                f"{where}.hyperparameters.objective: got {objective!r}: objective {objective!r} "
+                f"does not fit {model.problem_type}. Fix: use one of {list(OBJECTIVES[model.problem_type])}"
+            )
+        if (
+            model.problem_type == "multiclass_classification"
+            and "num_class" not in model.hyperparameters
+        ):
+            problems.append(
+                f"{where}.hyperparameters.num_class: missing: multiclass_classification needs it. "
+                "Fix: set it to the number of classes"
+            )
+    groups = [g.name for g in config.feature_groups]
+    duplicate_groups = sorted({n for n in groups if groups.count(n) > 1})
+    if duplicate_groups:
+        problems.append(
+            f"featureGroups: duplicate names {duplicate_groups}. Fix: give each group its own name"
+        )
+    for index, group in enumerate(config.feature_groups):
+        if group.model not in names:
+            problems.append(
+                f"featureGroups[{index}:{group.name}].model: got {group.model!r}: "
+                f"{group.model!r} is not a configured model. Fix: use one of {names}"
+            )
+    return problems
 
 
 def _check_schema_files(config: PlatformConfig, root: Path) -> list[str]:
@@ -511,10 +535,14 @@ def _check_schema_files(config: PlatformConfig, root: Path) -> list[str]:
         try:
             schema = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            problems.append(f"{where}: got {model.schema_file!r}: no such file. Fix: point it at a schema JSON under data/schemas/")
+            problems.append(
+                f"{where}: got {model.schema_file!r}: no such file. Fix: point it at a schema JSON under data/schemas/"
+            )
             continue
         except (OSError, ValueError) as exc:
-            problems.append(f"{where}: got {model.schema_file!r}: not readable JSON ({exc}). Fix: repair the file")
+            problems.append(
+                f"{where}: got {model.schema_file!r}: not readable JSON ({exc}). Fix: repair the file"
+            )
             continue
         target = schema.get("target", {}) if isinstance(schema, dict) else {}
         if target.get("name") != model.target_column:
@@ -530,12 +558,16 @@ def _check_schema_files(config: PlatformConfig, root: Path) -> list[str]:
             )
         features = schema.get("features") if isinstance(schema, dict) else None
         if not isinstance(features, list) or not features:
-            problems.append(f"{where}: {model.schema_file} declares no features. Fix: list the feature columns")
+            problems.append(
+                f"{where}: {model.schema_file} declares no features. Fix: list the feature columns"
+            )
     return problems
 
 
 def load_config(raw: Any, *, project_root: Path) -> PlatformConfig:
     """Parses the ``mlops`` context value (``None`` if absent); see :func:`parse_config`."""
     if raw is None:
-        raise ConfigError([f"{CONTEXT_KEY}: missing from the CDK context. Fix: restore it in cdk.json"])
+        raise ConfigError(
+            [f"{CONTEXT_KEY}: missing from the CDK context. Fix: restore it in cdk.json"]
+        )
     return parse_config(raw, project_root=project_root)

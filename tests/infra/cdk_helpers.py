@@ -1,0 +1,46 @@
+"""Helpers for the infrastructure tests: the repository's context and apps built from it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+
+import app as platform_app
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def cdk_context() -> dict[str, Any]:
+    """The context block of the repository's cdk.json (a fresh copy)."""
+    return copy.deepcopy(json.loads((ROOT / "cdk.json").read_text())["context"])
+
+
+def mlops_config() -> dict[str, Any]:
+    """The default ``mlops`` config from cdk.json (a fresh copy to edit)."""
+    return cdk_context()["mlops"]
+
+
+def make_app(mlops: dict[str, Any] | None = None, outdir: Path | None = None) -> cdk.App:
+    """An App with cdk.json's context (``mlops`` replaced if given), failing on findings."""
+    context = cdk_context()
+    if mlops is not None:
+        context["mlops"] = mlops
+    return cdk.App(
+        context=context,
+        outdir=str(outdir) if outdir else None,
+        post_cli_context={platform_app.FAIL_ON_FINDINGS: True},
+    )
+
+
+def normalize_template(template: dict[str, Any]) -> dict[str, Any]:
+    """Replaces asset hashes so snapshots show real changes, not rebuilt assets."""
+    text = json.dumps(template, sort_keys=True)
+    text = re.sub(r"[0-9a-f]{64}", "<asset-hash>", text)
+    return json.loads(text)

@@ -1,0 +1,167 @@
+"""Security properties of the stateful DataStack, per stage, and pinned logical IDs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from cdk_helpers import mlops_config
+
+STAGES = ("dev", "staging", "prod")
+
+
+def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_name}
+
+
+def data_buckets(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        k: v
+        for k, v in resources(template, "AWS::S3::Bucket").items()
+        if not k.startswith("AccessLogs")
+    }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_keys_rotate(templates: dict[str, Any], stage: str) -> None:
+    keys = resources(templates[f"{stage}/Data"], "AWS::KMS::Key")
+    assert keys, "the stage has a customer-managed key"
+    for key in keys.values():
+        assert key["Properties"]["EnableKeyRotation"] is True
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_data_buckets_use_the_customer_key(templates: dict[str, Any], stage: str) -> None:
+    template = templates[f"{stage}/Data"]
+    (key_id,) = resources(template, "AWS::KMS::Key")
+    buckets = data_buckets(template)
+    assert {k[: -len("BucketXXXXXXXX")] for k in buckets} == {"RawData", "Artifacts", "DataCapture"}
+    for bucket in buckets.values():
+        (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"] == {
+            "SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
+        }
+        assert rule["BucketKeyEnabled"] is True
+        assert bucket["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == {
+            "Ref": next(
+                iter(
+                    k for k in resources(template, "AWS::S3::Bucket") if k.startswith("AccessLogs")
+                )
+            )
+        }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_bucket_blocks_public_access_and_is_versioned(
+    templates: dict[str, Any], stage: str
+) -> None:
+    for bucket in resources(templates[f"{stage}/Data"], "AWS::S3::Bucket").values():
+        assert bucket["Properties"]["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_bucket_denies_plain_http(templates: dict[str, Any], stage: str) -> None:
+    template = templates[f"{stage}/Data"]
+    policies = resources(template, "AWS::S3::BucketPolicy")
+    covered = set()
+    for policy in policies.values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}:
+                assert statement["Effect"] == "Deny"
+                assert statement["Action"] == "s3:*"
+                covered.add(policy["Properties"]["Bucket"]["Ref"])
+    assert covered == set(resources(template, "AWS::S3::Bucket"))
+
+
+def test_prod_retains_stateful_resources_and_is_protected(default_stages: dict[str, Any]) -> None:
+    stack = default_stages["prod"].data
+    assert stack.termination_protection is True
+    template = Template.from_stack(stack).to_json()
+    stateful = {"AWS::KMS::Key", "AWS::S3::Bucket", "AWS::SageMaker::ModelPackageGroup"}
+    found = {k: v for k, v in template["Resources"].items() if v["Type"] in stateful}
+    assert {v["Type"] for v in found.values()} == stateful
+    for logical_id, resource in found.items():
+        assert resource.get("DeletionPolicy") == "Retain", logical_id
+        assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
+    # No bucket-emptying handler in a retained stage.
+    assert not resources(template, "Custom::S3AutoDeleteObjects")
+
+
+def test_dev_opts_into_destroy_with_buckets_emptied(templates: dict[str, Any]) -> None:
+    template = templates["dev/Data"]
+    for bucket in resources(template, "AWS::S3::Bucket").values():
+        assert bucket["DeletionPolicy"] == "Delete"
+    assert len(resources(template, "Custom::S3AutoDeleteObjects")) == 4
+
+
+def test_one_model_package_group_per_model(templates: dict[str, Any]) -> None:
+    models = [m["name"] for m in mlops_config()["models"]]
+    for stage in STAGES:
+        groups = resources(templates[f"{stage}/Data"], "AWS::SageMaker::ModelPackageGroup")
+        names = sorted(g["Properties"]["ModelPackageGroupName"] for g in groups.values())
+        assert names == sorted(f"{stage}-{m}" for m in models)
+        for group in groups.values():
+            assert "ModelPackageGroupPolicy" not in group["Properties"]
+
+
+def test_reader_accounts_get_a_group_policy_and_artifact_read(synth: Any) -> None:
+    config = mlops_config()
+    config["defaultStages"] = ["dev"]
+    config["stages"]["dev"]["modelReaderAccounts"] = ["111122223333"]
+    stages = synth(config)
+    template = Template.from_stack(stages["dev"].data)
+    template.has_resource_properties(
+        "AWS::SageMaker::ModelPackageGroup",
+        {
+            "ModelPackageGroupPolicy": Match.object_like(
+                {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {
+                                    "Action": Match.array_with(["sagemaker:CreateModel"]),
+                                    "Principal": {"AWS": Match.any_value()},
+                                }
+                            )
+                        ]
+                    )
+                }
+            )
+        },
+    )
+    text = str(template.to_json())
+    assert "111122223333" in text
+    # The reader can decrypt artifacts: the key policy names the account too.
+    key = next(iter(resources(template.to_json(), "AWS::KMS::Key").values()))
+    assert "111122223333" in str(key["Properties"]["KeyPolicy"])
+
+
+# Logical IDs of stateful resources are a contract: changing one replaces the resource
+# (a new, empty bucket; a new key that cannot decrypt old data). Update this list only
+# with a migration plan.
+PINNED_LOGICAL_IDS = {
+    "AWS::KMS::Key": {"DataKey17AFBB84"},
+    "AWS::S3::Bucket": {
+        "AccessLogsBucketCD784A59",
+        "RawDataBucket46CFA8FB",
+        "ArtifactsBucket88671897",
+        "DataCaptureBucketA9343715",
+    },
+    "AWS::SageMaker::ModelPackageGroup": {"BreastCancerModelPackageGroup832E55C2"},
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stateful_logical_ids_are_pinned(templates: dict[str, Any], stage: str) -> None:
+    template = templates[f"{stage}/Data"]
+    for type_name, expected in PINNED_LOGICAL_IDS.items():
+        assert set(resources(template, type_name)) == expected, type_name
