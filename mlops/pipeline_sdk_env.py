@@ -76,6 +76,7 @@ def offline_sdk(region: str) -> Iterator[None]:
                     _memoised_config_validation(),
                     _no_throwaway_local_sessions(),
                     _quiet_sdk(),
+                    _cached_endpoint_resolver(),
                 ):
                     yield
             finally:
@@ -92,8 +93,10 @@ def offline_sdk(region: str) -> Iterator[None]:
 def offline_boto_session(region: str) -> Any:
     """A boto3 session with static dummy credentials: clients never look for real ones.
 
-    Cached per region: botocore caches the service models it loads per session, and
-    re-reading them is most of the cost of a warm build.
+    Cached per region: botocore caches the data files it loads (service models,
+    endpoints) per session, and re-reading them is most of the cost of a build after
+    the first. (One botocore session cannot back several boto3 sessions: boto3
+    registers its S3 handlers twice and fails.)
     """
     import boto3
 
@@ -101,6 +104,35 @@ def offline_boto_session(region: str) -> Any:
         aws_access_key_id="AKIAOFFLINEPLACEHOLDER",
         aws_secret_access_key="offline-placeholder-secret",
         region_name=region,
+    )
+
+
+@contextlib.contextmanager
+def _cached_endpoint_resolver() -> Iterator[None]:
+    """Reuse one botocore endpoint resolver for the SDK's image URI lookups.
+
+    ``sagemaker.core.common_utils._botocore_resolver()`` builds a new loader and parses
+    botocore's ``endpoints.json`` on every ``image_uris.retrieve`` (~0.13 s each). The
+    data is static for an installed botocore, so one resolver is shared for the span
+    of the ``with`` block.
+    """
+    from sagemaker.core import common_utils
+
+    real = common_utils._botocore_resolver
+    common_utils._botocore_resolver = _endpoint_resolver
+    try:
+        yield
+    finally:
+        common_utils._botocore_resolver = real
+
+
+@functools.cache
+def _endpoint_resolver() -> Any:
+    import botocore.loaders
+    import botocore.regions
+
+    return botocore.regions.EndpointResolver(
+        botocore.loaders.create_loader().load_data("endpoints")
     )
 
 
