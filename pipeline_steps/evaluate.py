@@ -58,8 +58,9 @@ def evaluate(model_dir: Path, test_dir: Path, transform_dir: Path, schema_path: 
     check_transform_matches(spec, schema, str(transform_dir))
     booster = artifacts.load_booster(model_dir)
     frame = rawio.read_raw(test_dir, schema)
-    frame = transform.validate_frame(frame, schema, problem_type, str(test_dir))
-    y = transform.encode_labels(spec, frame[schema.target_name], str(test_dir))
+    source = rawio.describe_source(test_dir)
+    frame = transform.validate_frame(frame, schema, problem_type, source, check_classes=False)
+    y = transform.encode_labels(spec, frame[schema.target_name], source)
     pred = predict_matrix(booster, transform.apply_transform(spec, frame), problem_type, str(model_dir))
     report = metrics.model_quality_report(problem_type, y, pred, seed=seed)
     with rawio.atomic_output(output_dir) as staging:

@@ -288,7 +288,7 @@ def print_summary(rows: List[dict], work: Path, source: str) -> bool:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--work-dir", default=str(config.REPO_ROOT / ".local-run"))
+    p.add_argument("--work-dir", default=str(config.REPO_ROOT / "build" / "local-run"))
     p.add_argument("--cdk-json", default=str(config.REPO_ROOT / "cdk.json"))
     p.add_argument("--model", action="append", help="run only this model (repeatable)")
     args = p.parse_args(argv)

@@ -63,10 +63,11 @@ def preprocess(input_dir: Path, schema_path: Path, problem_type: str, output_dir
     frame = table.to_pandas()
     timings["read_s"] = time.perf_counter() - t0
     t = time.perf_counter()
-    frame = transform.validate_frame(frame, schema, problem_type, str(input_dir))
+    source = rawio.describe_source(input_dir)
+    frame = transform.validate_frame(frame, schema, problem_type, source)
     strata = frame[schema.target_name].astype(str).to_numpy() if problem_type != "regression" else frame[schema.target_name].to_numpy()
     train_idx, val_idx, test_idx = transform.split_indices(
-        strata, problem_type, seed, validation_fraction, test_fraction, str(input_dir)
+        strata, problem_type, seed, validation_fraction, test_fraction, source
     )
     train = frame.iloc[train_idx]
     spec = transform.fit_transform_spec(train, schema, problem_type)
@@ -75,7 +76,7 @@ def preprocess(input_dir: Path, schema_path: Path, problem_type: str, output_dir
     with rawio.atomic_output(output_dir) as staging:
         for name, idx in (("train", train_idx), ("validation", val_idx)):
             part = frame.iloc[idx]
-            y = transform.encode_labels(spec, part[schema.target_name], str(input_dir))
+            y = transform.encode_labels(spec, part[schema.target_name], source)
             x = transform.apply_transform(spec, part)
             rawio.write_matrix_csv(staging / name / f"{name}.csv", np.column_stack([y, x]))
         raw_cols = rawio.required_columns(schema)

@@ -220,6 +220,12 @@ def read_table(path: Path, schema: Schema, include_target: bool = True) -> pa.Ta
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
+def describe_source(path: Path) -> str:
+    """The file name when ``path`` holds one data file, else the directory (for messages)."""
+    files = list_data_files(path)
+    return str(files[0]) if len(files) == 1 else str(path)
+
+
 def read_raw(path: Path, schema: Schema, include_target: bool = True) -> pd.DataFrame:
     """:func:`read_table` as a pandas DataFrame (strings as Python objects, missing as None/NaN)."""
     return read_table(path, schema, include_target).to_pandas()

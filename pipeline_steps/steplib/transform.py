@@ -21,7 +21,8 @@ LOG = logging.getLogger("pipeline_steps.transform")
 TRANSFORM_FORMAT_VERSION = 1
 
 
-def validate_frame(df: pd.DataFrame, schema: Schema, problem_type: str, source: str, check_target: bool = True) -> pd.DataFrame:
+def validate_frame(df: pd.DataFrame, schema: Schema, problem_type: str, source: str, check_target: bool = True,
+                   check_classes: bool = True) -> pd.DataFrame:
     """Check a raw frame against the schema and return it without rows that lack a target.
 
     Checks: record ids present and unique, event times present, no feature entirely
@@ -33,6 +34,8 @@ def validate_frame(df: pd.DataFrame, schema: Schema, problem_type: str, source: 
         problem_type: One of the three problem types.
         source: File or directory name for messages.
         check_target: False for frames without a target (e.g. scoring data).
+        check_classes: False to skip the class-count checks (evaluation data may hold one
+            class; unseen classes are caught by :func:`encode_labels`).
 
     Raises:
         DataError: on the first problem found, naming the column.
@@ -64,7 +67,7 @@ def validate_frame(df: pd.DataFrame, schema: Schema, problem_type: str, source: 
     if missing.any():
         LOG.warning("%s: dropping %d rows with a missing target '%s'", source, int(missing.sum()), schema.target_name)
         df = df.loc[~missing.to_numpy()].reset_index(drop=True)
-    if problem_type != "regression":
+    if problem_type != "regression" and check_classes:
         counts = df[schema.target_name].value_counts()
         if len(counts) < 2:
             raise DataError(source, schema.target_name, f"classification needs at least 2 classes; found {list(counts.index)}")
