@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-STEPS = REPO / "pipeline_steps"
-sys.path.insert(0, str(STEPS))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from steps_helpers import run_script  # noqa: E402
 
 try:  # these tests need the pinned step libraries (.venv-steps); elsewhere, collect nothing
     import numpy  # noqa: F401
@@ -38,11 +37,6 @@ def small_schema():
             {"name": "colour", "type": "categorical"},
         ],
     })
-
-
-def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
-    """Run a step script the way its container does; returns the completed process."""
-    return subprocess.run([sys.executable, str(STEPS / script), *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, run_script
+from steps_helpers import REPO, run_script
 
 BC_SCHEMA = REPO / "data/schemas/breast-cancer.json"
 BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REPO
+from steps_helpers import REPO
 
 from steplib import drift, rawio
 from steplib.schema import load_schema

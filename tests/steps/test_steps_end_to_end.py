@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from steps_helpers import REPO
 
 
 def test_local_run_succeeds_and_prints_summary(local_run):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from importlib import metadata
 
-from conftest import REPO
+from steps_helpers import REPO
 
 
 def pins() -> dict:

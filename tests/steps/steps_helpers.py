@@ -1,0 +1,18 @@
+"""Helpers shared by the pipeline_steps tests (a uniquely named module, so it never clashes
+with another conftest.py on sys.path)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STEPS = REPO / "pipeline_steps"
+if str(STEPS) not in sys.path:
+    sys.path.insert(0, str(STEPS))
+
+
+def run_script(script: str, *args: object) -> subprocess.CompletedProcess:
+    """Run a step script the way its container does; returns the completed process."""
+    return subprocess.run([sys.executable, str(STEPS / script), *map(str, args)], capture_output=True, text=True)
