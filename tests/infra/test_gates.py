@@ -1,0 +1,281 @@
+"""Hard gates and their negative tests: offline synth, determinism, cdk-nag, cfn-lint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import boto3
+import botocore.endpoint
+import pytest
+from aws_cdk import aws_s3 as s3
+from cdk_helpers import ROOT, make_app, normalize_template
+from cfnlint.api import ManualArgs, lint
+
+import app as platform_app
+from mlops.config import load_config
+
+# --- offline synth -------------------------------------------------------------------
+
+
+class NetworkAttempt(AssertionError):
+    """Raised by the guards when synth tries to reach the network or an AWS API."""
+
+
+@pytest.fixture
+def network_guard(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Fails any socket connection or botocore request made from this process."""
+    attempts: list[str] = []
+
+    def refuse_socket(self: socket.socket, address: Any, *args: Any) -> None:
+        attempts.append(f"socket connect {address!r}")
+        raise NetworkAttempt(f"network access during synth: {address!r}")
+
+    def refuse_aws(self: Any, request: Any, *args: Any, **kwargs: Any) -> None:
+        attempts.append(f"AWS API {request.url}")
+        raise NetworkAttempt(f"AWS API call during synth: {request.url}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse_socket)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse_socket)
+    monkeypatch.setattr(botocore.endpoint.Endpoint, "_send", refuse_aws)
+    for name in list(os.environ):
+        if name.startswith("AWS_") and name not in ("AWS_DEFAULT_REGION",):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return attempts
+
+
+def test_every_stage_synthesizes_offline(network_guard: list[str], tmp_path: Path) -> None:
+    app = make_app(outdir=tmp_path)
+    stages = platform_app.build(app)
+    app.synth()
+    assert set(stages) == {"dev", "staging", "prod"}
+    assert all((tmp_path / f"assembly-{name}").is_dir() for name in stages)
+    assert network_guard == []
+
+
+def test_network_guard_catches_an_aws_call_at_synth(
+    network_guard: list[str], tmp_path: Path
+) -> None:
+    """Negative test: a construct that looks up the account at synth is caught."""
+    app = make_app(outdir=tmp_path)
+    stack = cdk.Stack(app, "Leaky", env=cdk.Environment(region="us-east-1"))
+    with pytest.raises(Exception):  # noqa: B017 - botocore wraps the guard's error
+        account = boto3.client(
+            "sts", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+        ).get_caller_identity()["Account"]
+        s3.Bucket(stack, "Named", bucket_name=f"data-{account}")
+    assert network_guard and "sts" in network_guard[0]
+
+
+def test_network_guard_catches_a_socket(network_guard: list[str]) -> None:
+    with pytest.raises(NetworkAttempt):
+        socket.create_connection(("127.0.0.1", 9), timeout=1)
+
+
+def _cli_synth(
+    outdir: Path, *, hash_seed: str, no_network: bool
+) -> subprocess.CompletedProcess[str]:
+    """Runs `cdk synth` the way `make synth` does, optionally in a namespace with no network."""
+    npx = shutil.which("npx")
+    assert npx, "Node.js (npx) is required"
+    env = {
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "PYTHONHASHSEED": hash_seed,
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    command = [npx, "cdk", "synth", "--quiet", "--output", str(outdir)]
+    if no_network:
+        command = ["unshare", "--net", *command]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _can_unshare_network() -> bool:
+    try:
+        return subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def _templates(outdir: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(outdir)): p.read_bytes() for p in sorted(outdir.rglob("*.template.json"))
+    }
+
+
+@pytest.fixture(scope="module")
+def cli_synths(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two CLI synths of this commit: one with no network at all, one with another hash seed."""
+    if not _can_unshare_network():
+        pytest.skip("unshare --net is not permitted here; the in-process guard still runs")
+    first, second = tmp_path_factory.mktemp("synth1"), tmp_path_factory.mktemp("synth2")
+    result = _cli_synth(first, hash_seed="1", no_network=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = _cli_synth(second, hash_seed="2", no_network=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return first, second
+
+
+def test_cli_synth_works_with_no_network_and_no_credentials(cli_synths: tuple[Path, Path]) -> None:
+    first, _ = cli_synths
+    names = _templates(first)
+    assert {n.split("/")[0] for n in names} == {"assembly-dev", "assembly-staging", "assembly-prod"}
+
+
+def test_two_synths_are_byte_identical(cli_synths: tuple[Path, Path]) -> None:
+    first, second = cli_synths
+    one, two = _templates(first), _templates(second)
+    assert one.keys() == two.keys()
+    for name in one:
+        assert one[name] == two[name], f"{name} differs between two synths"
+
+
+# --- snapshots ------------------------------------------------------------------------
+
+
+def test_templates_match_snapshot(templates: dict[str, Any], snapshot: Any) -> None:
+    for name in sorted(templates):
+        assert normalize_template(templates[name]) == snapshot(name=name)
+
+
+# --- cdk-nag --------------------------------------------------------------------------
+
+
+def _nag_report(outdir: Path) -> dict[str, Any]:
+    return json.loads((outdir / "validation-report.json").read_text())
+
+
+def test_default_app_has_no_unacknowledged_findings(default_stages: Any, tmp_path: Path) -> None:
+    app = make_app(outdir=tmp_path)
+    platform_app.build(app)
+    app.synth()
+    report = _nag_report(tmp_path)
+    assert {r["pluginName"] for r in report["pluginReports"]} >= {"NIST.800.53.R5"}
+    for plugin in report["pluginReports"]:
+        assert plugin["violations"] == [], plugin["pluginName"]
+
+
+def test_every_acknowledgement_is_on_one_resource_with_a_compensating_control(
+    tmp_path: Path,
+) -> None:
+    app = make_app(outdir=tmp_path)
+    platform_app.build(app)
+    app.synth()
+    suppressed = [
+        v
+        for plugin in _nag_report(tmp_path)["pluginReports"]
+        for v in plugin["suppressedViolations"]
+    ]
+    assert suppressed
+    for finding in suppressed:
+        where = finding["acknowledgedAt"]
+        # Acknowledged on the resource itself, never on a stack or stage.
+        assert where.endswith("/Resource"), f"{finding['ruleName']} acknowledged on {where}"
+        assert [c["constructPath"] for c in finding["violatingConstructs"]] == [where]
+        reason = finding["reason"].lower()
+        assert "false positive" not in reason
+        assert "compensating controls:" in reason, finding["reason"]
+
+
+def test_cdk_nag_fails_synth_on_a_non_compliant_bucket(tmp_path: Path) -> None:
+    """Negative test: an unencrypted bucket without SSL enforcement stops synth."""
+    app = make_app(outdir=tmp_path)
+    platform_app.build(app)
+    stack = cdk.Stack(app.node.find_child("dev"), "Insecure")
+    s3.Bucket(stack, "Open", encryption=s3.BucketEncryption.UNENCRYPTED, enforce_ssl=False)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    rules = {
+        v["ruleName"]
+        for plugin in _nag_report(tmp_path)["pluginReports"]
+        for v in plugin["violations"]
+        if any("Insecure/Open" in c["constructPath"] for c in v["violatingConstructs"])
+    }
+    assert "AwsSolutions-S10" in rules
+    assert "NIST.800.53.R5-S3BucketSSLRequestsOnly" in rules
+
+
+def test_cdk_nag_fails_the_cli(tmp_path: Path) -> None:
+    """The app run by the CDK CLI fails on findings (the CLI itself asks apps not to)."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context["@aws-cdk/core:failSynthOnValidationErrors"] = False
+    context["stages"] = "dev"
+    code = (
+        "import sys; sys.argv=['app.py']; import runpy, aws_cdk as cdk, aws_cdk.aws_s3 as s3\n"
+        "import app as a\n"
+        "real = a.build\n"
+        "def build(app, **kw):\n"
+        "    stages = real(app, **kw)\n"
+        "    s3.Bucket(cdk.Stack(stages['dev'], 'Insecure'), 'Open', enforce_ssl=False)\n"
+        "    return stages\n"
+        "a.build = build\n"
+        "a.main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "CDK_CONTEXT_JSON": json.dumps(context),
+            "CDK_OUTDIR": str(tmp_path),
+            "PYTHONPATH": str(ROOT),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "AwsSolutions-S10" in result.stdout + result.stderr
+
+
+# --- cfn-lint -------------------------------------------------------------------------
+
+
+def _lint(template: dict[str, Any], region: str) -> list[str]:
+    """cfn-lint findings of every level (errors, warnings, informational) for one region."""
+    matches = lint(json.dumps(template), config=ManualArgs(regions=[region]))
+    return [f"{m.rule.id} {m.message} at {'/'.join(map(str, m.path))}" for m in matches]
+
+
+def test_cfn_lint_is_clean_on_every_template(templates: dict[str, Any]) -> None:
+    config = load_config(
+        json.loads((ROOT / "cdk.json").read_text())["context"]["mlops"], project_root=ROOT
+    )
+    for name, template in sorted(templates.items()):
+        region = config.stages[name.split("/")[0]].region
+        assert _lint(template, region) == [], name
+
+
+def test_cfn_lint_fails_on_an_invalid_property(templates: dict[str, Any]) -> None:
+    """Negative test: a bad enum value CDK's L1 typing lets through is reported."""
+    template = json.loads(json.dumps(templates["dev/Data"]))
+    template["Resources"]["BadEndpointConfig"] = {
+        "Type": "AWS::SageMaker::EndpointConfig",
+        "Properties": {
+            "ProductionVariants": [
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "m",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.huge",
+                    "InitialVariantWeight": 1,
+                }
+            ]
+        },
+    }
+    problems = _lint(template, "us-east-1")
+    assert any("ml.m5.huge" in p for p in problems), problems
