@@ -2,7 +2,7 @@
 
 Runs in the SageMaker scikit-learn processing image on a schedule (SageMaker Model Monitor
 is closed to new customers, so this replaces its data-quality job). Reads the baseline that
-preprocess wrote (``statistics.json``, ``baseline.csv``) and every data-capture ``*.jsonl``
+preprocess wrote (``statistics.json``, ``baseline.parquet``) and every data-capture ``*.jsonl``
 file under the capture prefix, and writes ``drift_report.json``:
 
 * per feature: PSI and Kolmogorov-Smirnov (numeric) or PSI and chi-square (categorical),
@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pyarrow as pa  # noqa: E402
-import pyarrow.csv as pacsv  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 
 from steplib import drift, rawio  # noqa: E402
 from steplib.errors import DataError, run_main  # noqa: E402
@@ -41,7 +41,7 @@ EXIT_DRIFT = 3
 def load_baseline(baseline_dir: Path, schema: Schema):
     """(statistics dict, baseline feature frame) from preprocess's ``baseline/`` output."""
     stats_path = Path(baseline_dir) / "statistics.json"
-    data_path = Path(baseline_dir) / "baseline.csv"
+    data_path = Path(baseline_dir) / "baseline.parquet"
     try:
         stats = json.loads(stats_path.read_text())
     except FileNotFoundError:
@@ -49,13 +49,11 @@ def load_baseline(baseline_dir: Path, schema: Schema):
     missing = [n for n in schema.feature_names if n not in stats.get("features", {})]
     if missing:
         raise DataError(stats_path, missing[0], "feature is in the schema but not in the baseline statistics")
-    types = {f.name: (pa.float64() if f.type == "numeric" else pa.string()) for f in schema.features}
     try:
-        table = pacsv.read_csv(data_path, convert_options=pacsv.ConvertOptions(
-            column_types=types, include_columns=list(types), null_values=rawio.NULL_VALUES, strings_can_be_null=True))
+        table = pq.read_table(data_path, columns=schema.feature_names)
     except FileNotFoundError:
         raise DataError(data_path, None, "baseline data not found; run preprocess first") from None
-    except pa.ArrowInvalid as err:
+    except (pa.ArrowInvalid, KeyError) as err:
         raise DataError(data_path, None, f"cannot read baseline data: {err}") from None
     return stats, table.to_pandas()
 

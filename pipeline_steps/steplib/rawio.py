@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
@@ -262,16 +263,30 @@ def _same_device(a: Path, b: Path) -> bool:
     return os.stat(a).st_dev == os.stat(b).st_dev
 
 
-def write_matrix_csv(path: Path, matrix: np.ndarray) -> None:
-    """Write a float matrix as header-less CSV (built-in XGBoost's training layout).
+def matrix_csv_buffer(matrix: np.ndarray) -> pa.Buffer:
+    """A float matrix as header-less CSV bytes (built-in XGBoost's training layout).
 
     pyarrow writes the shortest text that reads back to the same float64, so values
-    round-trip exactly.
+    round-trip exactly. Releases the GIL, so chunks can be encoded in parallel threads.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+    matrix = np.asfortranarray(matrix, dtype=np.float64)
     table = pa.table({f"c{i}": matrix[:, i] for i in range(matrix.shape[1])})
-    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(include_header=False))
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False))
+    return sink.getvalue()
+
+
+def write_matrix_csv(path: Path, matrix: np.ndarray, pool: Optional[Executor] = None, chunk_rows: int = 100_000) -> None:
+    """Write a float matrix as header-less CSV; with ``pool``, encode row chunks in parallel."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chunks = np.array_split(matrix, max(1, -(-len(matrix) // chunk_rows))) if len(matrix) else [matrix]
+    if pool is None:
+        buffers = [matrix_csv_buffer(c) for c in chunks]
+    else:
+        buffers = [f.result() for f in [pool.submit(matrix_csv_buffer, c) for c in chunks]]
+    with open(path, "wb") as fh:
+        for buf in buffers:
+            fh.write(memoryview(buf))
 
 
 def write_table_csv(path: Path, table: pa.Table, include_header: bool = True) -> None:

@@ -168,25 +168,35 @@ def split_indices(
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded train/validation/test row indices, stratified on the class for classification.
 
+    Each stratum (each class, or all rows for regression) is shuffled with the seeded
+    generator and cut into test, validation and train shares (rounded per stratum). The
+    same data, fractions and seed always give the same split.
+
     Raises:
         DataError: when the fractions are out of range or a class is too rare to stratify.
     """
-    from sklearn.model_selection import train_test_split
-
     if not (0 < validation_fraction < 1 and 0 < test_fraction < 1 and validation_fraction + test_fraction < 1):
         raise DataError(source, None, f"fractions must be in (0, 1) and sum below 1; got validation={validation_fraction}, test={test_fraction}")
-    idx = np.arange(len(y))
-    stratify = y if problem_type != "regression" else None
-    if stratify is not None:
-        values, counts = np.unique(y, return_counts=True)
+    n = len(y)
+    if problem_type == "regression":
+        strata = [np.arange(n)]
+    else:
+        codes, classes = pd.factorize(pd.Series(y), sort=True)
+        counts = np.bincount(codes, minlength=len(classes))
         if counts.min() < 3:
-            raise DataError(source, None, f"class {values[counts.argmin()]!r} has {counts.min()} rows; stratified split needs at least 3")
-    try:
-        rest, test = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=stratify)
-        val_share = validation_fraction / (1 - test_fraction)
-        train, val = train_test_split(
-            rest, test_size=val_share, random_state=seed, stratify=None if stratify is None else y[rest]
-        )
-    except ValueError as err:
-        raise DataError(source, None, f"cannot split: {err}") from None
-    return np.sort(train), np.sort(val), np.sort(test)
+            raise DataError(source, None, f"class {classes[counts.argmin()]!r} has {counts.min()} rows; a stratified split needs at least 3")
+        order = np.argsort(codes, kind="stable")
+        strata = np.split(order, np.cumsum(counts)[:-1])
+    rng = np.random.default_rng(seed)
+    train, val, test = [], [], []
+    for idx in strata:
+        perm = rng.permutation(idx)
+        n_test = int(round(test_fraction * len(perm)))
+        n_val = int(round(validation_fraction * len(perm)))
+        test.append(perm[:n_test])
+        val.append(perm[n_test:n_test + n_val])
+        train.append(perm[n_test + n_val:])
+    parts = tuple(np.sort(np.concatenate(p)) for p in (train, val, test))
+    if any(len(p) == 0 for p in parts):
+        raise DataError(source, None, f"{n} rows are too few for a train/validation/test split with these fractions")
+    return parts
