@@ -45,9 +45,18 @@ def make_rows(rows: int, path: Path, seed: int) -> int:
     idx = np.random.default_rng(seed).integers(0, table.num_rows, rows)
     sample = table.take(pa.array(idx))
     ids = pa.array([f"bs-{i:08d}" for i in range(rows)])
-    times = pa.array(np.datetime_as_string(np.datetime64("2026-01-01T00:00:00") + np.arange(rows).astype("timedelta64[s]")) + "Z")
-    sample = sample.set_column(sample.schema.get_field_index(schema.record_id_column), schema.record_id_column, ids)
-    sample = sample.set_column(sample.schema.get_field_index(schema.event_time_column), schema.event_time_column, times)
+    times = pa.array(
+        np.datetime_as_string(
+            np.datetime64("2026-01-01T00:00:00") + np.arange(rows).astype("timedelta64[s]")
+        )
+        + "Z"
+    )
+    sample = sample.set_column(
+        sample.schema.get_field_index(schema.record_id_column), schema.record_id_column, ids
+    )
+    sample = sample.set_column(
+        sample.schema.get_field_index(schema.event_time_column), schema.event_time_column, times
+    )
     pacsv.write_csv(sample, path)
     return path.stat().st_size
 
@@ -55,7 +64,11 @@ def make_rows(rows: int, path: Path, seed: int) -> int:
 def floor(path: Path, out: Path) -> float:
     """Seconds to read the raw CSV with the schema's types and write the same rows back."""
     schema = load_schema(SCHEMA)
-    types = {schema.record_id_column: pa.string(), schema.event_time_column: pa.string(), schema.target_name: pa.string()}
+    types = {
+        schema.record_id_column: pa.string(),
+        schema.event_time_column: pa.string(),
+        schema.target_name: pa.string(),
+    }
     types.update({f: pa.float64() for f in schema.numeric_features})
     t = time.perf_counter()
     table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
@@ -81,7 +94,10 @@ def main() -> int:
         raw = tmp / "raw.csv"
         t = time.perf_counter()
         size = make_rows(args.rows, raw, args.seed)
-        print(f"bootstrap resample: {args.rows:,} rows, {size / 1e6:.0f} MB CSV ({time.perf_counter() - t:.1f} s to build)", flush=True)
+        print(
+            f"bootstrap resample: {args.rows:,} rows, {size / 1e6:.0f} MB CSV ({time.perf_counter() - t:.1f} s to build)",
+            flush=True,
+        )
         floors, preps, summary = [], [], None
         for i in range(args.repeats):
             out = tmp / f"out{i}"
@@ -89,7 +105,10 @@ def main() -> int:
             floors.append(floor(raw, out))
             sec, summary = run_preprocess(raw, out)
             preps.append(sec)
-            print(f"  repeat {i + 1}: floor {floors[-1]:.2f} s, preprocess {preps[-1]:.2f} s", flush=True)
+            print(
+                f"  repeat {i + 1}: floor {floors[-1]:.2f} s, preprocess {preps[-1]:.2f} s",
+                flush=True,
+            )
             shutil.rmtree(out)
         best_floor, best_prep = min(floors), min(preps)
         ratio = best_prep / best_floor
@@ -107,9 +126,13 @@ def main() -> int:
         }
         print()
         print(f"{'':<34}{'seconds':>10}{'rows/s':>14}")
-        print(f"{'floor (pyarrow read + write)':<34}{best_floor:>10.2f}{args.rows / best_floor:>14,.0f}")
+        print(
+            f"{'floor (pyarrow read + write)':<34}{best_floor:>10.2f}{args.rows / best_floor:>14,.0f}"
+        )
         print(f"{'preprocess.py':<34}{best_prep:>10.2f}{args.rows / best_prep:>14,.0f}")
-        print(f"ratio preprocess/floor: {ratio:.2f}x (target <= {TARGET_RATIO}x): {'MET' if ratio <= TARGET_RATIO else 'NOT MET'}")
+        print(
+            f"ratio preprocess/floor: {ratio:.2f}x (target <= {TARGET_RATIO}x): {'MET' if ratio <= TARGET_RATIO else 'NOT MET'}"
+        )
         print(f"preprocess phases: {figures['preprocess_phase_seconds']}")
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=2))

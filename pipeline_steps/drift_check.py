@@ -21,18 +21,17 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-
-from steplib import drift, rawio  # noqa: E402
-from steplib.errors import DataError, run_main  # noqa: E402
-from steplib.payload import read_capture  # noqa: E402
-from steplib.schema import Schema, load_schema  # noqa: E402
+import pyarrow as pa
+import pyarrow.parquet as pq
+from steplib import drift, rawio
+from steplib.errors import DataError, run_main
+from steplib.payload import read_capture
+from steplib.schema import Schema, load_schema
 
 LOG = logging.getLogger("pipeline_steps.drift_check")
 EXIT_DRIFT = 3
@@ -45,10 +44,14 @@ def load_baseline(baseline_dir: Path, schema: Schema):
     try:
         stats = json.loads(stats_path.read_text())
     except FileNotFoundError:
-        raise DataError(stats_path, None, "baseline statistics not found; run preprocess first") from None
+        raise DataError(
+            stats_path, None, "baseline statistics not found; run preprocess first"
+        ) from None
     missing = [n for n in schema.feature_names if n not in stats.get("features", {})]
     if missing:
-        raise DataError(stats_path, missing[0], "feature is in the schema but not in the baseline statistics")
+        raise DataError(
+            stats_path, missing[0], "feature is in the schema but not in the baseline statistics"
+        )
     try:
         table = pq.read_table(data_path, columns=schema.feature_names)
     except FileNotFoundError:
@@ -58,8 +61,14 @@ def load_baseline(baseline_dir: Path, schema: Schema):
     return stats, table.to_pandas()
 
 
-def drift_check(baseline_dir: Path, capture_dir: Path, schema_path: Path, output_dir: Path,
-                thresholds: drift.DriftThresholds, model_name: str) -> dict:
+def drift_check(
+    baseline_dir: Path,
+    capture_dir: Path,
+    schema_path: Path,
+    output_dir: Path,
+    thresholds: drift.DriftThresholds,
+    model_name: str,
+) -> dict:
     """Run the step; returns the report written to ``drift_report.json``."""
     schema = load_schema(schema_path)
     stats, baseline = load_baseline(baseline_dir, schema)
@@ -70,12 +79,16 @@ def drift_check(baseline_dir: Path, capture_dir: Path, schema_path: Path, output
     report["metrics"] = drift.cloudwatch_metrics(report, model_name)
     with rawio.atomic_output(output_dir) as staging:
         (staging / "drift_report.json").write_text(json.dumps(report, indent=2))
-    LOG.info("drift_detected=%s drifted_features=%s window_rows=%d",
-             report["drift_detected"], report["drifted_features"], report["window_row_count"])
+    LOG.info(
+        "drift_detected=%s drifted_features=%s window_rows=%d",
+        report["drift_detected"],
+        report["drifted_features"],
+        report["window_row_count"],
+    )
     return report
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--baseline-dir", default="/opt/ml/processing/baseline")
     p.add_argument("--capture-dir", default="/opt/ml/processing/input/capture")
@@ -83,14 +96,29 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--output-dir", default="/opt/ml/processing/output")
     p.add_argument("--psi-threshold", type=float, default=drift.DEFAULT_PSI_THRESHOLD)
     p.add_argument("--ks-p-value-threshold", type=float, default=drift.DEFAULT_KS_P_VALUE_THRESHOLD)
-    p.add_argument("--missing-rate-increase", type=float, default=drift.DEFAULT_MISSING_RATE_INCREASE)
-    p.add_argument("--model-name", default=os.environ.get("MODEL_NAME", "model"),
-                   help="ModelName dimension of the CloudWatch metrics (default: $MODEL_NAME or 'model')")
-    p.add_argument("--fail-on-drift", action="store_true", help=f"exit {EXIT_DRIFT} when drift is detected")
+    p.add_argument(
+        "--missing-rate-increase", type=float, default=drift.DEFAULT_MISSING_RATE_INCREASE
+    )
+    p.add_argument(
+        "--model-name",
+        default=os.environ.get("MODEL_NAME", "model"),
+        help="ModelName dimension of the CloudWatch metrics (default: $MODEL_NAME or 'model')",
+    )
+    p.add_argument(
+        "--fail-on-drift", action="store_true", help=f"exit {EXIT_DRIFT} when drift is detected"
+    )
     args = p.parse_args(argv)
-    thresholds = drift.DriftThresholds(args.psi_threshold, args.ks_p_value_threshold, args.missing_rate_increase)
-    report = drift_check(Path(args.baseline_dir), Path(args.capture_dir), Path(args.schema), Path(args.output_dir),
-                         thresholds, args.model_name)
+    thresholds = drift.DriftThresholds(
+        args.psi_threshold, args.ks_p_value_threshold, args.missing_rate_increase
+    )
+    report = drift_check(
+        Path(args.baseline_dir),
+        Path(args.capture_dir),
+        Path(args.schema),
+        Path(args.output_dir),
+        thresholds,
+        args.model_name,
+    )
     if args.fail_on_drift and report["drift_detected"]:
         print(f"DRIFT: features {report['drifted_features']}", file=sys.stderr)
         sys.exit(EXIT_DRIFT)

@@ -18,17 +18,16 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from steplib import artifacts, metrics, rawio, transform  # noqa: E402
-from steplib.errors import DataError, run_main  # noqa: E402
-from steplib.schema import check_problem_type, load_schema  # noqa: E402
+import numpy as np
+import pandas as pd
+from steplib import artifacts, metrics, rawio, transform
+from steplib.errors import DataError, run_main
+from steplib.schema import check_problem_type, load_schema
 
 LOG = logging.getLogger("pipeline_steps.evaluate")
 
@@ -39,18 +38,33 @@ def predict_matrix(booster, matrix: np.ndarray, problem_type: str, source: str) 
 
     pred = booster.predict(xgb.DMatrix(matrix))
     if problem_type == "multiclass_classification" and pred.ndim != 2:
-        raise DataError(source, None, "multiclass evaluation needs class probabilities: train with objective multi:softprob")
+        raise DataError(
+            source,
+            None,
+            "multiclass evaluation needs class probabilities: train with objective multi:softprob",
+        )
     return pred
 
 
 def check_transform_matches(spec: dict, schema, source: str) -> None:
     """The transform must have been fitted for this schema (same features, same target)."""
     if spec["schema"] != schema.to_json():
-        raise DataError(source, None, "transform was fitted for a different schema than --schema; rerun preprocess")
+        raise DataError(
+            source,
+            None,
+            "transform was fitted for a different schema than --schema; rerun preprocess",
+        )
 
 
-def evaluate(model_dir: Path, test_dir: Path, transform_dir: Path, schema_path: Path, problem_type: str,
-             output_dir: Path, seed: int = 0) -> dict:
+def evaluate(
+    model_dir: Path,
+    test_dir: Path,
+    transform_dir: Path,
+    schema_path: Path,
+    problem_type: str,
+    output_dir: Path,
+    seed: int = 0,
+) -> dict:
     """Run the step; returns the evaluation report. See the module docstring."""
     schema = load_schema(schema_path)
     check_problem_type(schema, problem_type, str(schema_path))
@@ -61,7 +75,9 @@ def evaluate(model_dir: Path, test_dir: Path, transform_dir: Path, schema_path: 
     source = rawio.describe_source(test_dir)
     frame = transform.validate_frame(frame, schema, problem_type, source, check_classes=False)
     y = transform.encode_labels(spec, frame[schema.target_name], source)
-    pred = predict_matrix(booster, transform.apply_transform(spec, frame), problem_type, str(model_dir))
+    pred = predict_matrix(
+        booster, transform.apply_transform(spec, frame), problem_type, str(model_dir)
+    )
     report = metrics.model_quality_report(problem_type, y, pred, seed=seed)
     with rawio.atomic_output(output_dir) as staging:
         (staging / "evaluation.json").write_text(json.dumps(report, indent=2))
@@ -74,12 +90,19 @@ def evaluate(model_dir: Path, test_dir: Path, transform_dir: Path, schema_path: 
             preds["prediction"] = pred
         preds.to_csv(staging / "predictions.csv", index=False, float_format="%.9g")
     section = report[metrics.METRICS_KEY[problem_type]]
-    LOG.info("evaluation: %s; plots: %s",
-             {k: round(v["value"], 4) for k, v in section.items() if isinstance(v, dict) and "value" in v}, plots)
+    LOG.info(
+        "evaluation: %s; plots: %s",
+        {
+            k: round(v["value"], 4)
+            for k, v in section.items()
+            if isinstance(v, dict) and "value" in v
+        },
+        plots,
+    )
     return report
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model-dir", default="/opt/ml/processing/model")
     p.add_argument("--test-dir", default="/opt/ml/processing/test")
@@ -87,10 +110,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--schema", default="/opt/ml/processing/input/schema/schema.json")
     p.add_argument("--problem-type", required=True)
     p.add_argument("--output-dir", default="/opt/ml/processing/evaluation")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap for standard_deviation")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the bootstrap for standard_deviation"
+    )
     args = p.parse_args(argv)
-    evaluate(Path(args.model_dir), Path(args.test_dir), Path(args.transform_dir), Path(args.schema),
-             args.problem_type, Path(args.output_dir), args.seed)
+    evaluate(
+        Path(args.model_dir),
+        Path(args.test_dir),
+        Path(args.transform_dir),
+        Path(args.schema),
+        args.problem_type,
+        Path(args.output_dir),
+        args.seed,
+    )
 
 
 if __name__ == "__main__":

@@ -18,17 +18,16 @@ import json
 import os
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
+from steplib.errors import run_main
 
-from steplib.errors import run_main  # noqa: E402
-
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def feature_store_name(name: str) -> str:
@@ -74,7 +73,9 @@ def diabetes() -> tuple:
         "recordIdColumn": "record_id",
         "eventTimeColumn": "event_time",
         "target": {"name": "disease_progression", "type": "numeric"},
-        "features": [{"name": c, "type": "categorical" if c == "sex" else "numeric"} for c in x.columns],
+        "features": [
+            {"name": c, "type": "categorical" if c == "sex" else "numeric"} for c in x.columns
+        ],
     }
     return frame, schema
 
@@ -96,7 +97,7 @@ def export(out_dir: Path, schema_dir: Path) -> dict:
     return written
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out-dir", default="data/raw")
     p.add_argument("--schema-dir", default="data/schemas")

@@ -22,11 +22,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-
-from steplib import artifacts, transform  # noqa: E402
-from steplib.payload import PayloadError, coerce_features, parse_payload  # noqa: E402
-from steplib.schema import parse_schema  # noqa: E402
+import numpy as np
+from steplib import artifacts, transform
+from steplib.payload import PayloadError, coerce_features, parse_payload
+from steplib.schema import parse_schema
 
 LOG = logging.getLogger("pipeline_steps.inference")
 CSV = "text/csv"
@@ -78,7 +77,9 @@ def input_fn(request_body, request_content_type: str, model: ServingModel = None
     if bad:
         name, rows = next(iter(bad.items()))
         value = raw[name].iloc[rows[0]]
-        return BadRequest(f"row {rows[0] + 1}, feature '{name}': value {value!r} is not numeric ({len(rows)} such rows)")
+        return BadRequest(
+            f"row {rows[0] + 1}, feature '{name}': value {value!r} is not numeric ({len(rows)} such rows)"
+        )
     return typed
 
 
@@ -124,4 +125,3 @@ def handle(model: ServingModel, body, content_type: str, accept: str = CSV) -> L
     """Run the three handlers the way the serving toolkit does (for local runs and tests)."""
     _MODEL_CACHE["model"] = model
     return output_fn(predict_fn(input_fn(body, content_type, model), model), accept)
-

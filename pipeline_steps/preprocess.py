@@ -23,19 +23,18 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-
-from steplib import artifacts, drift, rawio, transform  # noqa: E402
-from steplib.errors import run_main  # noqa: E402
-from steplib.schema import check_problem_type, load_schema  # noqa: E402
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from steplib import artifacts, drift, rawio, transform
+from steplib.errors import run_main
+from steplib.schema import check_problem_type, load_schema
 
 LOG = logging.getLogger("pipeline_steps.preprocess")
 #: Training rows kept as the drift baseline (baseline.parquet, statistics.json): a seeded
@@ -43,9 +42,11 @@ LOG = logging.getLogger("pipeline_steps.preprocess")
 BASELINE_SAMPLE_ROWS = 100_000
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--input-dir", default="/opt/ml/processing/input/raw", help="raw file or prefix directory")
+    p.add_argument(
+        "--input-dir", default="/opt/ml/processing/input/raw", help="raw file or prefix directory"
+    )
     p.add_argument("--schema", default="/opt/ml/processing/input/schema/schema.json")
     p.add_argument("--problem-type", required=True)
     p.add_argument("--output-dir", default="/opt/ml/processing/output")
@@ -64,8 +65,15 @@ def _write_baseline(out_dir: Path, sample, schema, train_rows: int) -> None:
     (out_dir / "statistics.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
 
 
-def preprocess(input_dir: Path, schema_path: Path, problem_type: str, output_dir: Path, seed: int = 42,
-               validation_fraction: float = 0.15, test_fraction: float = 0.15) -> dict:
+def preprocess(
+    input_dir: Path,
+    schema_path: Path,
+    problem_type: str,
+    output_dir: Path,
+    seed: int = 42,
+    validation_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> dict:
     """Run the whole step; returns a summary (row counts, timings). See the module docstring."""
     timings = {}
     t0 = time.perf_counter()
@@ -77,7 +85,11 @@ def preprocess(input_dir: Path, schema_path: Path, problem_type: str, output_dir
     t = time.perf_counter()
     source = rawio.describe_source(input_dir)
     frame = transform.validate_frame(frame, schema, problem_type, source)
-    strata = frame[schema.target_name].astype(str).to_numpy() if problem_type != "regression" else frame[schema.target_name].to_numpy()
+    strata = (
+        frame[schema.target_name].astype(str).to_numpy()
+        if problem_type != "regression"
+        else frame[schema.target_name].to_numpy()
+    )
     train_idx, val_idx, test_idx = transform.split_indices(
         strata, problem_type, seed, validation_fraction, test_fraction, source
     )
@@ -85,14 +97,26 @@ def preprocess(input_dir: Path, schema_path: Path, problem_type: str, output_dir
     spec = transform.fit_transform_spec(train, schema, problem_type)
     timings["validate_split_fit_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    with rawio.atomic_output(output_dir) as staging, ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with (
+        rawio.atomic_output(output_dir) as staging,
+        ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool,
+    ):
         # pyarrow's writers and numpy's sorts release the GIL: the baseline and the test
         # split are written while the training matrices are encoded in parallel chunks.
         raw_cols = rawio.required_columns(schema)
-        test_job = pool.submit(rawio.write_table_csv, staging / "test" / "test.csv",
-                               pa.Table.from_pandas(frame.iloc[test_idx][raw_cols], preserve_index=False))
-        sample = train if len(train) <= BASELINE_SAMPLE_ROWS else train.sample(BASELINE_SAMPLE_ROWS, random_state=seed)
-        baseline_job = pool.submit(_write_baseline, staging / "baseline", sample[schema.feature_names], schema, len(train))
+        test_job = pool.submit(
+            rawio.write_table_csv,
+            staging / "test" / "test.csv",
+            pa.Table.from_pandas(frame.iloc[test_idx][raw_cols], preserve_index=False),
+        )
+        sample = (
+            train
+            if len(train) <= BASELINE_SAMPLE_ROWS
+            else train.sample(BASELINE_SAMPLE_ROWS, random_state=seed)
+        )
+        baseline_job = pool.submit(
+            _write_baseline, staging / "baseline", sample[schema.feature_names], schema, len(train)
+        )
         for name, part in (("train", train), ("validation", frame.iloc[val_idx])):
             y = transform.encode_labels(spec, part[schema.target_name], source)
             x = transform.apply_transform(spec, part)
@@ -102,25 +126,34 @@ def preprocess(input_dir: Path, schema_path: Path, problem_type: str, output_dir
         baseline_job.result()
         summary = {
             "rows_read": int(table.num_rows),
-            "rows_used": int(len(frame)),
-            "train_rows": int(len(train_idx)),
-            "validation_rows": int(len(val_idx)),
-            "test_rows": int(len(test_idx)),
+            "rows_used": len(frame),
+            "train_rows": len(train_idx),
+            "validation_rows": len(val_idx),
+            "test_rows": len(test_idx),
             "model_features": len(spec["outputColumns"]),
             "labels": spec["labels"],
             "seed": seed,
         }
-        (staging / "transform" / "preprocess_summary.json").write_text(json.dumps(summary, indent=2))
+        (staging / "transform" / "preprocess_summary.json").write_text(
+            json.dumps(summary, indent=2)
+        )
     timings["transform_write_s"] = time.perf_counter() - t
     summary["timings"] = timings
     LOG.info("preprocess done: %s", json.dumps(summary))
     return summary
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    preprocess(Path(args.input_dir), Path(args.schema), args.problem_type, Path(args.output_dir),
-               args.seed, args.validation_fraction, args.test_fraction)
+    preprocess(
+        Path(args.input_dir),
+        Path(args.schema),
+        args.problem_type,
+        Path(args.output_dir),
+        args.seed,
+        args.validation_fraction,
+        args.test_fraction,
+    )
 
 
 if __name__ == "__main__":

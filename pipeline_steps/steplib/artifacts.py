@@ -6,7 +6,6 @@ import io
 import json
 import tarfile
 from pathlib import Path
-from typing import Optional
 
 from steplib.errors import DataError
 
@@ -51,7 +50,9 @@ def load_transform(transform_dir: Path) -> dict:
         return json.loads(direct.read_text(encoding="utf-8"))
     tar_path = transform_dir / TRANSFORM_TARBALL
     if not tar_path.is_file():
-        raise DataError(transform_dir, None, f"neither {TRANSFORM_FILE} nor {TRANSFORM_TARBALL} found")
+        raise DataError(
+            transform_dir, None, f"neither {TRANSFORM_FILE} nor {TRANSFORM_TARBALL} found"
+        )
     with tarfile.open(tar_path, "r:gz") as tar:
         member = _member(tar, TRANSFORM_FILE)
         if member is None:
@@ -59,7 +60,7 @@ def load_transform(transform_dir: Path) -> dict:
         return json.loads(tar.extractfile(member).read().decode("utf-8"))
 
 
-def _member(tar: tarfile.TarFile, name: str) -> Optional[tarfile.TarInfo]:
+def _member(tar: tarfile.TarFile, name: str) -> tarfile.TarInfo | None:
     for m in tar.getmembers():
         if m.isfile() and m.name.lstrip("./") == name:
             return m

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 from steplib.errors import DataError
 from steplib.metrics import LOWER_IS_BETTER
@@ -26,7 +25,14 @@ REGRESSION_METRICS = ("r2", "rmse", "mae", "mse")
 def check_model(model: dict, where: str) -> None:
     """Raise one DataError listing every problem of one model entry."""
     problems = []
-    for key in ("name", "problemType", "targetColumn", "schemaFile", "hyperparameters", "qualityGate"):
+    for key in (
+        "name",
+        "problemType",
+        "targetColumn",
+        "schemaFile",
+        "hyperparameters",
+        "qualityGate",
+    ):
         if key not in model:
             problems.append(f"'{key}' is required")
     pt = model.get("problemType")
@@ -35,14 +41,16 @@ def check_model(model: dict, where: str) -> None:
     gate = model.get("qualityGate") or {}
     allowed = REGRESSION_METRICS if pt == "regression" else CLASSIFICATION_METRICS
     if gate and gate.get("metric") not in allowed:
-        problems.append(f"qualityGate.metric {gate.get('metric')!r} is not one of {', '.join(allowed)}")
+        problems.append(
+            f"qualityGate.metric {gate.get('metric')!r} is not one of {', '.join(allowed)}"
+        )
     if gate and not isinstance(gate.get("threshold"), (int, float)):
         problems.append("qualityGate.threshold must be a number")
     if problems:
         raise DataError(where, None, "; ".join(problems))
 
 
-def load_models(cdk_json: Optional[Path] = None) -> Tuple[List[dict], str]:
+def load_models(cdk_json: Path | None = None) -> tuple[list[dict], str]:
     """Models from ``cdk_json`` (``context.mlops.models``) when present, else the defaults.
 
     Returns:
@@ -78,4 +86,4 @@ def drift_thresholds(model: dict):
     )
 
 
-__all__ = ["load_models", "drift_thresholds", "check_model", "LOWER_IS_BETTER", "REPO_ROOT"]
+__all__ = ["LOWER_IS_BETTER", "REPO_ROOT", "check_model", "drift_thresholds", "load_models"]

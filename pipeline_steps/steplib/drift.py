@@ -10,7 +10,6 @@ effect size *and* significance keeps the false-alarm rate low for small capture 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -36,7 +35,7 @@ class DriftThresholds:
     missing_rate_increase: float = DEFAULT_MISSING_RATE_INCREASE
 
 
-def numeric_bin_edges(values: np.ndarray, bins: int = NUMERIC_BINS) -> List[float]:
+def numeric_bin_edges(values: np.ndarray, bins: int = NUMERIC_BINS) -> list[float]:
     """Inner quantile edges of the baseline (duplicates removed, so ties do not make empty bins)."""
     values = values[~np.isnan(values)]
     if values.size == 0:
@@ -45,10 +44,12 @@ def numeric_bin_edges(values: np.ndarray, bins: int = NUMERIC_BINS) -> List[floa
     return [float(x) for x in np.unique(qs)]
 
 
-def bin_proportions(values: np.ndarray, edges: List[float]) -> np.ndarray:
+def bin_proportions(values: np.ndarray, edges: list[float]) -> np.ndarray:
     """Share of non-missing values in each bin ``(-inf, e0], (e0, e1], ..., (e_last, inf)``."""
     values = values[~np.isnan(values)]
-    counts = np.bincount(np.searchsorted(np.asarray(edges), values, side="left"), minlength=len(edges) + 1)
+    counts = np.bincount(
+        np.searchsorted(np.asarray(edges), values, side="left"), minlength=len(edges) + 1
+    )
     total = counts.sum()
     return counts / total if total else counts.astype(float)
 
@@ -62,7 +63,7 @@ def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = PSI_EPSILON) 
 
 def baseline_statistics(frame: pd.DataFrame, schema: Schema) -> dict:
     """Per-feature statistics of the baseline rows that drift checks compare against."""
-    features: Dict[str, dict] = {}
+    features: dict[str, dict] = {}
     n = len(frame)
     for feat in schema.features:
         col = frame[feat.name]
@@ -113,8 +114,12 @@ def categorical_drift(stats_entry: dict, window: pd.Series) -> dict:
     win = values.where(values.isin(levels), OTHER_LEVEL).value_counts()
     base_vec = np.array([base_counts[lvl] for lvl in levels] + [0], dtype=float)
     win_vec = np.array([win.get(lvl, 0) for lvl in levels] + [win.get(OTHER_LEVEL, 0)], dtype=float)
-    result: Dict[str, Optional[float]] = {"psi": None, "chi2_statistic": None, "chi2_p_value": None,
-                                          "unseen_level_rate": float(win_vec[-1] / win_vec.sum()) if win_vec.sum() else 0.0}
+    result: dict[str, float | None] = {
+        "psi": None,
+        "chi2_statistic": None,
+        "chi2_p_value": None,
+        "unseen_level_rate": float(win_vec[-1] / win_vec.sum()) if win_vec.sum() else 0.0,
+    }
     if win_vec.sum() == 0 or base_vec.sum() == 0:
         return result
     result["psi"] = psi(base_vec / base_vec.sum(), win_vec / win_vec.sum())
@@ -131,7 +136,7 @@ def categorical_drift(stats_entry: dict, window: pd.Series) -> dict:
 def feature_report(
     name: str,
     stats_entry: dict,
-    baseline_values: Optional[pd.Series],
+    baseline_values: pd.Series | None,
     window: pd.Series,
     type_errors: int,
     thresholds: DriftThresholds,
@@ -148,14 +153,25 @@ def feature_report(
     }
     if stats_entry["type"] == "numeric":
         values = pd.to_numeric(window, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        report.update(numeric_drift(baseline_values.to_numpy(dtype=np.float64, na_value=np.nan), stats_entry, values))
+        report.update(
+            numeric_drift(
+                baseline_values.to_numpy(dtype=np.float64, na_value=np.nan), stats_entry, values
+            )
+        )
         p_value = report["ks_p_value"]
     else:
         report.update(categorical_drift(stats_entry, window))
         p_value = report["chi2_p_value"]
     reasons = []
-    if report["psi"] is not None and p_value is not None and report["psi"] > thresholds.psi and p_value < thresholds.p_value:
-        reasons.append(f"distribution shift: PSI {report['psi']:.3f} > {thresholds.psi} and p-value {p_value:.2g} < {thresholds.p_value}")
+    if (
+        report["psi"] is not None
+        and p_value is not None
+        and report["psi"] > thresholds.psi
+        and p_value < thresholds.p_value
+    ):
+        reasons.append(
+            f"distribution shift: PSI {report['psi']:.3f} > {thresholds.psi} and p-value {p_value:.2g} < {thresholds.p_value}"
+        )
     if missing_rate - stats_entry["missing_rate"] > thresholds.missing_rate_increase:
         reasons.append(
             f"missing rate rose from {stats_entry['missing_rate']:.3f} to {missing_rate:.3f} (> +{thresholds.missing_rate_increase})"
@@ -168,8 +184,12 @@ def feature_report(
 
 
 def drift_report(
-    baseline_stats: dict, baseline_frame: pd.DataFrame, window: pd.DataFrame, type_errors: Dict[str, int],
-    schema: Schema, thresholds: DriftThresholds,
+    baseline_stats: dict,
+    baseline_frame: pd.DataFrame,
+    window: pd.DataFrame,
+    type_errors: dict[str, int],
+    schema: Schema,
+    thresholds: DriftThresholds,
 ) -> dict:
     """Compare a window of feature rows with the baseline; see the module docstring for the rule."""
     features = {}
@@ -186,7 +206,7 @@ def drift_report(
     return {
         "drift_detected": bool(drifted),
         "drifted_features": drifted,
-        "window_row_count": int(len(window)),
+        "window_row_count": len(window),
         "baseline_row_count": int(baseline_stats["row_count"]),
         "thresholds": {
             "psiThreshold": thresholds.psi,
@@ -197,18 +217,44 @@ def drift_report(
     }
 
 
-def cloudwatch_metrics(report: dict, model_name: str) -> List[dict]:
+def cloudwatch_metrics(report: dict, model_name: str) -> list[dict]:
     """PutMetricData ``MetricData`` entries: overall flag, drifted count, per-feature PSI/p-value/missing."""
     base_dims = [{"Name": "ModelName", "Value": model_name}]
     metrics = [
-        {"MetricName": "DriftDetected", "Dimensions": base_dims, "Value": 1.0 if report["drift_detected"] else 0.0, "Unit": "Count"},
-        {"MetricName": "DriftedFeatureCount", "Dimensions": base_dims, "Value": float(len(report["drifted_features"])), "Unit": "Count"},
-        {"MetricName": "CapturedRowCount", "Dimensions": base_dims, "Value": float(report["window_row_count"]), "Unit": "Count"},
+        {
+            "MetricName": "DriftDetected",
+            "Dimensions": base_dims,
+            "Value": 1.0 if report["drift_detected"] else 0.0,
+            "Unit": "Count",
+        },
+        {
+            "MetricName": "DriftedFeatureCount",
+            "Dimensions": base_dims,
+            "Value": float(len(report["drifted_features"])),
+            "Unit": "Count",
+        },
+        {
+            "MetricName": "CapturedRowCount",
+            "Dimensions": base_dims,
+            "Value": float(report["window_row_count"]),
+            "Unit": "Count",
+        },
     ]
     for name, rep in report["features"].items():
-        dims = base_dims + [{"Name": "FeatureName", "Value": name}]
+        dims = [*base_dims, {"Name": "FeatureName", "Value": name}]
         p_value = rep.get("ks_p_value", rep.get("chi2_p_value"))
-        for metric, value in (("FeaturePSI", rep["psi"]), ("FeaturePValue", p_value), ("FeatureMissingRate", rep["window_missing_rate"])):
+        for metric, value in (
+            ("FeaturePSI", rep["psi"]),
+            ("FeaturePValue", p_value),
+            ("FeatureMissingRate", rep["window_missing_rate"]),
+        ):
             if value is not None:
-                metrics.append({"MetricName": metric, "Dimensions": dims, "Value": float(value), "Unit": "None"})
+                metrics.append(
+                    {
+                        "MetricName": metric,
+                        "Dimensions": dims,
+                        "Value": float(value),
+                        "Unit": "None",
+                    }
+                )
     return metrics

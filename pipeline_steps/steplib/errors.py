@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 LOG = logging.getLogger("pipeline_steps")
 
@@ -21,7 +21,7 @@ class DataError(Exception):
         problem: What is wrong, in words a data scientist can act on.
     """
 
-    def __init__(self, file: object, column: Optional[str], problem: str) -> None:
+    def __init__(self, file: object, column: str | None, problem: str) -> None:
         self.file = str(file)
         self.column = column
         self.problem = problem
@@ -43,7 +43,9 @@ def configure_logging() -> None:
     )
 
 
-def run_main(main: Callable[[Optional[Sequence[str]]], None], argv: Optional[Sequence[str]] = None) -> int:
+def run_main(
+    main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None
+) -> int:
     """Run a step's ``main`` and turn a :class:`DataError` into one message and a non-zero exit.
 
     Args:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict
 
 import numpy as np
 from sklearn import metrics as skm
@@ -21,7 +21,7 @@ LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse"})
 BOOTSTRAP_ROUNDS = 200
 
 
-def _binary(y: np.ndarray, score: np.ndarray) -> Dict[str, float]:
+def _binary(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
     pred = (score >= 0.5).astype(int)
     out = {
         "accuracy": skm.accuracy_score(y, pred),
@@ -33,7 +33,7 @@ def _binary(y: np.ndarray, score: np.ndarray) -> Dict[str, float]:
     return out
 
 
-def _multiclass(y: np.ndarray, proba: np.ndarray) -> Dict[str, float]:
+def _multiclass(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     pred = proba.argmax(axis=1)
     return {
         "accuracy": skm.accuracy_score(y, pred),
@@ -43,12 +43,17 @@ def _multiclass(y: np.ndarray, proba: np.ndarray) -> Dict[str, float]:
     }
 
 
-def _regression(y: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
+def _regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     mse = skm.mean_squared_error(y, pred)
-    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": skm.mean_absolute_error(y, pred), "r2": skm.r2_score(y, pred)}
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mae": skm.mean_absolute_error(y, pred),
+        "r2": skm.r2_score(y, pred),
+    }
 
 
-METRIC_FUNCTIONS: Dict[str, Callable[[np.ndarray, np.ndarray], Dict[str, float]]] = {
+METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, float]]] = {
     "binary_classification": _binary,
     "multiclass_classification": _multiclass,
     "regression": _regression,
@@ -71,7 +76,7 @@ def model_quality_report(problem_type: str, y: np.ndarray, pred: np.ndarray, see
     fn = METRIC_FUNCTIONS[problem_type]
     point = fn(y, pred)
     rng = np.random.default_rng(seed)
-    samples: Dict[str, list] = {k: [] for k in point}
+    samples: dict[str, list] = {k: [] for k in point}
     n = len(y)
     for _ in range(BOOTSTRAP_ROUNDS):
         idx = rng.integers(0, n, n)
@@ -80,14 +85,23 @@ def model_quality_report(problem_type: str, y: np.ndarray, pred: np.ndarray, see
         for k, v in fn(y[idx], pred[idx]).items():
             samples[k].append(v)
     section: dict = {
-        k: {"value": float(v), "standard_deviation": float(np.nanstd(samples[k])) if samples[k] else 0.0}
+        k: {
+            "value": float(v),
+            "standard_deviation": float(np.nanstd(samples[k])) if samples[k] else 0.0,
+        }
         for k, v in point.items()
     }
     if problem_type != "regression":
-        labels_pred = (pred >= 0.5).astype(int) if problem_type == "binary_classification" else pred.argmax(axis=1)
+        labels_pred = (
+            (pred >= 0.5).astype(int)
+            if problem_type == "binary_classification"
+            else pred.argmax(axis=1)
+        )
         k = 2 if problem_type == "binary_classification" else pred.shape[1]
         cm = skm.confusion_matrix(y.astype(int), labels_pred, labels=list(range(k)))
-        section["confusion_matrix"] = {str(a): {str(p): int(cm[a, p]) for p in range(k)} for a in range(k)}
+        section["confusion_matrix"] = {
+            str(a): {str(p): int(cm[a, p]) for p in range(k)} for a in range(k)
+        }
     return {METRICS_KEY[problem_type]: section}
 
 
@@ -98,14 +112,22 @@ def gate_decision(report: dict, problem_type: str, metric: str, threshold: float
     """
     section = report[METRICS_KEY[problem_type]]
     if metric not in section:
-        raise KeyError(f"metric {metric!r} not in {METRICS_KEY[problem_type]} (have {sorted(section)})")
+        raise KeyError(
+            f"metric {metric!r} not in {METRICS_KEY[problem_type]} (have {sorted(section)})"
+        )
     value = section[metric]["value"]
     if metric in LOWER_IS_BETTER:
         passed, op = value <= threshold, "<="
     else:
         passed, op = value >= threshold, ">="
-    return {"metric": metric, "value": value, "threshold": threshold, "comparison": op, "passed": bool(passed),
-            "json_path": f"{METRICS_KEY[problem_type]}.{metric}.value"}
+    return {
+        "metric": metric,
+        "value": value,
+        "threshold": threshold,
+        "comparison": op,
+        "passed": bool(passed),
+        "json_path": f"{METRICS_KEY[problem_type]}.{metric}.value",
+    }
 
 
 def write_plots(problem_type: str, y: np.ndarray, pred: np.ndarray, labels, out_dir: Path) -> list:
@@ -121,11 +143,19 @@ def write_plots(problem_type: str, y: np.ndarray, pred: np.ndarray, labels, out_
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.plot(fpr, tpr, label=f"AUC = {skm.roc_auc_score(y, pred):.4f}")
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
-        ax.set(xlabel="False positive rate", ylabel="True positive rate", title=f"ROC curve (positive: {labels[1]})")
+        ax.set(
+            xlabel="False positive rate",
+            ylabel="True positive rate",
+            title=f"ROC curve (positive: {labels[1]})",
+        )
         ax.legend(loc="lower right")
         written.append(_save(fig, out_dir / "roc_curve.png"))
     if problem_type != "regression":
-        pred_cls = (pred >= 0.5).astype(int) if problem_type == "binary_classification" else pred.argmax(axis=1)
+        pred_cls = (
+            (pred >= 0.5).astype(int)
+            if problem_type == "binary_classification"
+            else pred.argmax(axis=1)
+        )
         cm = skm.confusion_matrix(y.astype(int), pred_cls, labels=list(range(len(labels))))
         fig, ax = plt.subplots(figsize=(5, 5))
         skm.ConfusionMatrixDisplay(cm, display_labels=labels).plot(ax=ax, colorbar=False)
@@ -136,7 +166,11 @@ def write_plots(problem_type: str, y: np.ndarray, pred: np.ndarray, labels, out_
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         axes[0].scatter(pred, resid, s=10)
         axes[0].axhline(0, color="grey", linestyle="--")
-        axes[0].set(xlabel="Predicted", ylabel="Residual (actual - predicted)", title="Residuals vs predicted")
+        axes[0].set(
+            xlabel="Predicted",
+            ylabel="Residual (actual - predicted)",
+            title="Residuals vs predicted",
+        )
         axes[1].hist(resid, bins=30)
         axes[1].set(xlabel="Residual", ylabel="Rows", title="Residual distribution")
         written.append(_save(fig, out_dir / "residuals.png"))

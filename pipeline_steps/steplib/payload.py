@@ -11,7 +11,6 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Dict, List, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -32,7 +31,7 @@ def _media_type(content_type: str) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
-def parse_payload(body: Union[str, bytes], content_type: str, schema: Schema) -> pd.DataFrame:
+def parse_payload(body: str | bytes, content_type: str, schema: Schema) -> pd.DataFrame:
     """Rows of raw features (as in the raw data, without the target) as a frame of raw values.
 
     CSV: one row per line, the schema's features in schema order, no target; a header row
@@ -60,8 +59,14 @@ def parse_payload(body: Union[str, bytes], content_type: str, schema: Schema) ->
             raise PayloadError("CSV body has no data rows")
         for i, row in enumerate(rows):
             if len(row) != len(names):
-                extra = " (is the target column included? send features only)" if len(row) == len(names) + 1 else ""
-                raise PayloadError(f"CSV row {i + 1} has {len(row)} fields; expected {len(names)} features in order {names}{extra}")
+                extra = (
+                    " (is the target column included? send features only)"
+                    if len(row) == len(names) + 1
+                    else ""
+                )
+                raise PayloadError(
+                    f"CSV row {i + 1} has {len(row)} fields; expected {len(names)} features in order {names}{extra}"
+                )
         return pd.DataFrame(rows, columns=names, dtype=object)
     if media in JSON_TYPES:
         try:
@@ -76,10 +81,14 @@ def parse_payload(body: Union[str, bytes], content_type: str, schema: Schema) ->
         if isinstance(doc, dict):
             doc = [doc]
         if not isinstance(doc, list) or not doc:
-            raise PayloadError('JSON body must be an object, a non-empty list of objects, or {"instances": [...]}')
+            raise PayloadError(
+                'JSON body must be an object, a non-empty list of objects, or {"instances": [...]}'
+            )
         for i, rec in enumerate(doc):
             if not isinstance(rec, dict):
-                raise PayloadError(f"JSON record {i + 1} is {type(rec).__name__}; expected an object keyed by feature name")
+                raise PayloadError(
+                    f"JSON record {i + 1} is {type(rec).__name__}; expected an object keyed by feature name"
+                )
             missing = [n for n in names if n not in rec]
             unknown = [k for k in rec if k not in names]
             if missing or unknown:
@@ -90,10 +99,12 @@ def parse_payload(body: Union[str, bytes], content_type: str, schema: Schema) ->
                     parts.append(f"unknown fields {unknown}")
                 raise PayloadError(f"JSON record {i + 1}: {'; '.join(parts)}")
         return pd.DataFrame([[rec[n] for n in names] for rec in doc], columns=names, dtype=object)
-    raise PayloadError(f"content type {content_type!r} is not supported; use text/csv or application/json")
+    raise PayloadError(
+        f"content type {content_type!r} is not supported; use text/csv or application/json"
+    )
 
 
-def coerce_features(raw: pd.DataFrame, schema: Schema) -> Tuple[pd.DataFrame, Dict[str, List[int]]]:
+def coerce_features(raw: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, dict[str, list[int]]]:
     """Convert raw values to the schema's types.
 
     Numeric features become float64 (blank/NA/null are missing); categorical ones become
@@ -104,7 +115,7 @@ def coerce_features(raw: pd.DataFrame, schema: Schema) -> Tuple[pd.DataFrame, Di
         (those values are set missing).
     """
     out = {}
-    bad: Dict[str, List[int]] = {}
+    bad: dict[str, list[int]] = {}
     for feat in schema.features:
         col = raw[feat.name]
         if feat.type == "numeric":
@@ -130,8 +141,12 @@ def coerce_features(raw: pd.DataFrame, schema: Schema) -> Tuple[pd.DataFrame, Di
                 bad[feat.name] = errors
             out[feat.name] = values
         else:
-            out[feat.name] = [None if v is None or (isinstance(v, str) and v.strip() in NULL_VALUES)
-                              else _category_text(v) for v in col.tolist()]
+            out[feat.name] = [
+                None
+                if v is None or (isinstance(v, str) and v.strip() in NULL_VALUES)
+                else _category_text(v)
+                for v in col.tolist()
+            ]
     return pd.DataFrame(out, columns=schema.feature_names), bad
 
 
@@ -141,19 +156,31 @@ def _category_text(value: object) -> str:
     return str(value).strip()
 
 
-def capture_record(request_body: str, content_type: str, response_body: str, event_id: str, inference_time: str) -> dict:
+def capture_record(
+    request_body: str, content_type: str, response_body: str, event_id: str, inference_time: str
+) -> dict:
     """One SageMaker data-capture record (the JSON Lines layout the endpoint writes to S3)."""
     return {
         "captureData": {
-            "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": request_body, "encoding": "CSV" if content_type == "text/csv" else "JSON"},
-            "endpointOutput": {"observedContentType": "text/csv; charset=utf-8", "mode": "OUTPUT", "data": response_body, "encoding": "CSV"},
+            "endpointInput": {
+                "observedContentType": content_type,
+                "mode": "INPUT",
+                "data": request_body,
+                "encoding": "CSV" if content_type == "text/csv" else "JSON",
+            },
+            "endpointOutput": {
+                "observedContentType": "text/csv; charset=utf-8",
+                "mode": "OUTPUT",
+                "data": response_body,
+                "encoding": "CSV",
+            },
         },
         "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time},
         "eventVersion": "0",
     }
 
 
-def read_capture(path: Path, schema: Schema) -> Tuple[pd.DataFrame, Dict[str, int], int]:
+def read_capture(path: Path, schema: Schema) -> tuple[pd.DataFrame, dict[str, int], int]:
     """Read every ``*.jsonl`` capture file under ``path`` into one frame of typed features.
 
     Returns:
@@ -181,18 +208,32 @@ def read_capture(path: Path, schema: Schema) -> Tuple[pd.DataFrame, Dict[str, in
                     data, encoding = inp["data"], inp.get("encoding", "CSV").upper()
                     content_type = inp["observedContentType"]
                 except UnicodeDecodeError as err:
-                    raise DataError(where, None, f"malformed capture line: not valid UTF-8 (byte {err.start})") from None
+                    raise DataError(
+                        where, None, f"malformed capture line: not valid UTF-8 (byte {err.start})"
+                    ) from None
                 except json.JSONDecodeError as err:
-                    raise DataError(where, None, f"malformed capture line: not JSON ({err.msg})") from None
+                    raise DataError(
+                        where, None, f"malformed capture line: not JSON ({err.msg})"
+                    ) from None
                 except (KeyError, TypeError) as err:
-                    raise DataError(where, None, f"malformed capture line: no captureData.endpointInput field {err}") from None
+                    raise DataError(
+                        where,
+                        None,
+                        f"malformed capture line: no captureData.endpointInput field {err}",
+                    ) from None
                 if encoding == "BASE64":
                     try:
                         data = base64.b64decode(data, validate=True).decode("utf-8")
                     except (ValueError, UnicodeDecodeError):
-                        raise DataError(where, None, "malformed capture line: BASE64 data does not decode to UTF-8 text") from None
+                        raise DataError(
+                            where,
+                            None,
+                            "malformed capture line: BASE64 data does not decode to UTF-8 text",
+                        ) from None
                 elif encoding not in ("CSV", "JSON"):
-                    raise DataError(where, None, f"malformed capture line: unknown encoding {encoding!r}")
+                    raise DataError(
+                        where, None, f"malformed capture line: unknown encoding {encoding!r}"
+                    )
                 try:
                     frames.append(parse_payload(data, content_type, schema))
                 except PayloadError as err:

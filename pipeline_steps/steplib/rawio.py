@@ -14,9 +14,9 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 
 
-def list_data_files(path: Path) -> List[Path]:
+def list_data_files(path: Path) -> list[Path]:
     """The CSV/Parquet files at ``path``: the file itself, or every such file under a directory.
 
     Files are sorted by path so the row order (and so the seeded split) is reproducible.
@@ -57,8 +57,8 @@ def list_data_files(path: Path) -> List[Path]:
     return files
 
 
-def _arrow_types(schema: Schema, include_target: bool) -> Dict[str, pa.DataType]:
-    types: Dict[str, pa.DataType] = {
+def _arrow_types(schema: Schema, include_target: bool) -> dict[str, pa.DataType]:
+    types: dict[str, pa.DataType] = {
         schema.record_id_column: pa.string(),
         schema.event_time_column: pa.string(),
     }
@@ -69,7 +69,7 @@ def _arrow_types(schema: Schema, include_target: bool) -> Dict[str, pa.DataType]
     return types
 
 
-def required_columns(schema: Schema, include_target: bool = True) -> List[str]:
+def required_columns(schema: Schema, include_target: bool = True) -> list[str]:
     """Columns a raw file must have: record id, event time, [target], features."""
     cols = [schema.record_id_column, schema.event_time_column]
     if include_target:
@@ -85,11 +85,13 @@ def _check_columns(file: Path, found: Sequence[str], schema: Schema, include_tar
     role = "target column" if first == schema.target_name else "column"
     more = f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""
     raise DataError(
-        file, first, f"{role} is missing from the header{more}; columns found: {', '.join(found) or '(none)'}"
+        file,
+        first,
+        f"{role} is missing from the header{more}; columns found: {', '.join(found) or '(none)'}",
     )
 
 
-def _read_csv_header(file: Path) -> List[str]:
+def _read_csv_header(file: Path) -> list[str]:
     opener = _open_binary(file)
     with opener as fh:
         first = fh.readline()
@@ -110,7 +112,7 @@ def _open_binary(file: Path):
     return open(file, "rb")
 
 
-def _diagnose_csv(file: Path, types: Dict[str, pa.DataType], arrow_message: str) -> DataError:
+def _diagnose_csv(file: Path, types: dict[str, pa.DataType], arrow_message: str) -> DataError:
     """Find the first undecodable byte or non-numeric value and name its line and column."""
     with _open_binary(file) as fh:
         raw = fh.read()
@@ -123,7 +125,9 @@ def _diagnose_csv(file: Path, types: Dict[str, pa.DataType], arrow_message: str)
         col_idx = raw.count(b",", line_start, err.start)
         column = header[col_idx] if col_idx < len(header) else None
         return DataError(
-            file, column, f"line {line_no}: bytes are not valid UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start})"
+            file,
+            column,
+            f"line {line_no}: bytes are not valid UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start})",
         )
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     for col, typ in types.items():
@@ -177,10 +181,18 @@ def _read_parquet(file: Path, schema: Schema, include_target: bool) -> pa.Table:
     columns = []
     for name, typ in types.items():
         col = table.column(name)
-        if pa.types.is_floating(typ):
-            if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_decimal(col.type)
-                    or pa.types.is_null(col.type)):
-                raise DataError(file, name, f"Parquet type {col.type} is not numeric, but the schema declares this column numeric")
+        numeric_source = (
+            pa.types.is_integer(col.type)
+            or pa.types.is_floating(col.type)
+            or pa.types.is_decimal(col.type)
+            or pa.types.is_null(col.type)
+        )
+        if pa.types.is_floating(typ) and not numeric_source:
+            raise DataError(
+                file,
+                name,
+                f"Parquet type {col.type} is not numeric, but the schema declares this column numeric",
+            )
         columns.append(col.cast(typ))
     return pa.table(columns, names=list(types))
 
@@ -255,7 +267,9 @@ def atomic_output(output_dir: Path) -> Iterator[Path]:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-        os.replace(child, target) if _same_device(child, output_dir) else shutil.move(str(child), str(target))
+        os.replace(child, target) if _same_device(child, output_dir) else shutil.move(
+            str(child), str(target)
+        )
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -276,10 +290,14 @@ def matrix_csv_buffer(matrix: np.ndarray) -> pa.Buffer:
     return sink.getvalue()
 
 
-def write_matrix_csv(path: Path, matrix: np.ndarray, pool: Optional[Executor] = None, chunk_rows: int = 100_000) -> None:
+def write_matrix_csv(
+    path: Path, matrix: np.ndarray, pool: Executor | None = None, chunk_rows: int = 100_000
+) -> None:
     """Write a float matrix as header-less CSV; with ``pool``, encode row chunks in parallel."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    chunks = np.array_split(matrix, max(1, -(-len(matrix) // chunk_rows))) if len(matrix) else [matrix]
+    chunks = (
+        np.array_split(matrix, max(1, -(-len(matrix) // chunk_rows))) if len(matrix) else [matrix]
+    )
     if pool is None:
         buffers = [matrix_csv_buffer(c) for c in chunks]
     else:
@@ -298,12 +316,9 @@ def write_table_csv(path: Path, table: pa.Table, include_header: bool = True) ->
 def read_matrix_csv(path: Path) -> np.ndarray:
     """Read a header-less numeric CSV (as written by :func:`write_matrix_csv`)."""
     table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(autogenerate_column_names=True))
-    return np.column_stack([table.column(i).to_numpy(zero_copy_only=False).astype(np.float64) for i in range(table.num_columns)])
-
-
-def first_existing(*candidates: Optional[str]) -> Optional[str]:
-    """The first non-empty candidate (used for SM_* environment fallbacks)."""
-    for c in candidates:
-        if c:
-            return c
-    return None
+    return np.column_stack(
+        [
+            table.column(i).to_numpy(zero_copy_only=False).astype(np.float64)
+            for i in range(table.num_columns)
+        ]
+    )

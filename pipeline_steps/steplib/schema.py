@@ -6,7 +6,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
 
 from steplib.errors import DataError
 
@@ -40,18 +39,18 @@ class Schema:
     event_time_column: str
     target_name: str
     target_type: str
-    features: Tuple[Feature, ...]
+    features: tuple[Feature, ...]
 
     @property
-    def feature_names(self) -> List[str]:
+    def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
     @property
-    def numeric_features(self) -> List[str]:
+    def numeric_features(self) -> list[str]:
         return [f.name for f in self.features if f.type == "numeric"]
 
     @property
-    def categorical_features(self) -> List[str]:
+    def categorical_features(self) -> list[str]:
         return [f.name for f in self.features if f.type == "categorical"]
 
     def to_json(self) -> dict:
@@ -73,7 +72,7 @@ def parse_schema(doc: object, source: str = "<schema>") -> Schema:
         doc: The decoded JSON document.
         source: Where it came from, for messages.
     """
-    problems: List[str] = []
+    problems: list[str] = []
     if not isinstance(doc, dict):
         raise DataError(source, None, "schema must be a JSON object")
     target = doc.get("target")
@@ -84,21 +83,23 @@ def parse_schema(doc: object, source: str = "<schema>") -> Schema:
     if not isinstance(features, list) or not features:
         problems.append("'features' must be a non-empty list of {name, type}")
         features = []
-    names: List[Tuple[str, str]] = [
+    names: list[tuple[str, str]] = [
         ("recordIdColumn", doc.get("recordIdColumn")),
         ("eventTimeColumn", doc.get("eventTimeColumn")),
         ("target.name", target.get("name")),
     ]
     if target.get("type") not in ("categorical", "numeric"):
         problems.append(f"target.type is {target.get('type')!r}; allowed: 'categorical', 'numeric'")
-    parsed: List[Feature] = []
+    parsed: list[Feature] = []
     for i, feat in enumerate(features):
         if not isinstance(feat, dict):
             problems.append(f"features[{i}] must be an object")
             continue
         names.append((f"features[{i}].name", feat.get("name")))
         if feat.get("type") not in FEATURE_TYPES:
-            problems.append(f"features[{i}].type is {feat.get('type')!r}; allowed: {', '.join(FEATURE_TYPES)}")
+            problems.append(
+                f"features[{i}].type is {feat.get('type')!r}; allowed: {', '.join(FEATURE_TYPES)}"
+            )
         parsed.append(Feature(str(feat.get("name")), str(feat.get("type"))))
     seen = set()
     for path, name in names:
@@ -136,7 +137,9 @@ def load_schema(path: Path) -> Schema:
 def check_problem_type(schema: Schema, problem_type: str, source: str) -> None:
     """The problem type must be known and agree with the target's type."""
     if problem_type not in PROBLEM_TYPES:
-        raise DataError(source, None, f"problem type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}")
+        raise DataError(
+            source, None, f"problem type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}"
+        )
     expected = "numeric" if problem_type == "regression" else "categorical"
     if schema.target_type != expected:
         raise DataError(

@@ -8,7 +8,6 @@ its scikit-learn version, and cannot execute code when loaded.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -21,8 +20,14 @@ LOG = logging.getLogger("pipeline_steps.transform")
 TRANSFORM_FORMAT_VERSION = 1
 
 
-def validate_frame(df: pd.DataFrame, schema: Schema, problem_type: str, source: str, check_target: bool = True,
-                   check_classes: bool = True) -> pd.DataFrame:
+def validate_frame(
+    df: pd.DataFrame,
+    schema: Schema,
+    problem_type: str,
+    source: str,
+    check_target: bool = True,
+    check_classes: bool = True,
+) -> pd.DataFrame:
     """Check a raw frame against the schema and return it without rows that lack a target.
 
     Checks: record ids present and unique, event times present, no feature entirely
@@ -45,19 +50,29 @@ def validate_frame(df: pd.DataFrame, schema: Schema, problem_type: str, source: 
     rid = df[schema.record_id_column]
     if rid.isna().any():
         row = int(np.flatnonzero(rid.isna().to_numpy())[0])
-        raise DataError(source, schema.record_id_column, f"record id is missing on data row {row + 1}")
+        raise DataError(
+            source, schema.record_id_column, f"record id is missing on data row {row + 1}"
+        )
     dup = rid.duplicated(keep=False)
     if dup.any():
         examples = ", ".join(map(repr, pd.unique(rid[dup])[:5]))
         raise DataError(
-            source, schema.record_id_column, f"{int(rid[dup].nunique())} record ids are duplicated (e.g. {examples})"
+            source,
+            schema.record_id_column,
+            f"{int(rid[dup].nunique())} record ids are duplicated (e.g. {examples})",
         )
     if df[schema.event_time_column].isna().any():
         row = int(np.flatnonzero(df[schema.event_time_column].isna().to_numpy())[0])
-        raise DataError(source, schema.event_time_column, f"event time is missing on data row {row + 1}")
+        raise DataError(
+            source, schema.event_time_column, f"event time is missing on data row {row + 1}"
+        )
     for name in schema.feature_names:
         if df[name].isna().all():
-            raise DataError(source, name, "feature has no values (every row is missing); drop it from the schema or fix the export")
+            raise DataError(
+                source,
+                name,
+                "feature has no values (every row is missing); drop it from the schema or fix the export",
+            )
     if not check_target:
         return df
     target = df[schema.target_name]
@@ -65,15 +80,26 @@ def validate_frame(df: pd.DataFrame, schema: Schema, problem_type: str, source: 
     if missing.all():
         raise DataError(source, schema.target_name, "target has no values")
     if missing.any():
-        LOG.warning("%s: dropping %d rows with a missing target '%s'", source, int(missing.sum()), schema.target_name)
+        LOG.warning(
+            "%s: dropping %d rows with a missing target '%s'",
+            source,
+            int(missing.sum()),
+            schema.target_name,
+        )
         df = df.loc[~missing.to_numpy()].reset_index(drop=True)
     if problem_type != "regression" and check_classes:
         counts = df[schema.target_name].value_counts()
         if len(counts) < 2:
-            raise DataError(source, schema.target_name, f"classification needs at least 2 classes; found {list(counts.index)}")
+            raise DataError(
+                source,
+                schema.target_name,
+                f"classification needs at least 2 classes; found {list(counts.index)}",
+            )
         if problem_type == "binary_classification" and len(counts) != 2:
             raise DataError(
-                source, schema.target_name, f"binary classification needs exactly 2 classes; found {len(counts)}: {sorted(counts.index)[:10]}"
+                source,
+                schema.target_name,
+                f"binary classification needs exactly 2 classes; found {len(counts)}: {sorted(counts.index)[:10]}",
             )
     return df
 
@@ -87,23 +113,23 @@ def fit_transform_spec(train: pd.DataFrame, schema: Schema, problem_type: str) -
     the sorted training classes, encoded 0..k-1; for binary problems the second one is the
     positive class.
     """
-    numeric: Dict[str, dict] = {}
+    numeric: dict[str, dict] = {}
     for name in schema.numeric_features:
         values = train[name].to_numpy(dtype=np.float64)
         numeric[name] = {"impute": float(np.nanmedian(values))}
-    categorical: Dict[str, dict] = {}
+    categorical: dict[str, dict] = {}
     for name in schema.categorical_features:
         counts = train[name].dropna().astype(str).value_counts()
         # Ties broken by level name so the fit is deterministic.
         mode = sorted(counts[counts == counts.max()].index)[0]
         categorical[name] = {"impute": mode, "levels": sorted(counts.index)}
-    output_columns: List[str] = []
+    output_columns: list[str] = []
     for feat in schema.features:
         if feat.type == "numeric":
             output_columns.append(feat.name)
         else:
             output_columns.extend(f"{feat.name}={lvl}" for lvl in categorical[feat.name]["levels"])
-    labels: Optional[List[str]] = None
+    labels: list[str] | None = None
     if problem_type != "regression":
         labels = sorted(train[schema.target_name].astype(str).unique())
     return {
@@ -125,7 +151,7 @@ def apply_transform(spec: dict, frame: pd.DataFrame) -> np.ndarray:
     """
     features = spec["schema"]["features"]
     n = len(frame)
-    blocks: List[np.ndarray] = []
+    blocks: list[np.ndarray] = []
     for feat in features:
         name = feat["name"]
         if feat["type"] == "numeric":
@@ -134,13 +160,19 @@ def apply_transform(spec: dict, frame: pd.DataFrame) -> np.ndarray:
             blocks.append(col.reshape(n, 1))
         else:
             cat = spec["categorical"][name]
-            values = frame[name].astype(object).where(frame[name].notna(), cat["impute"]).astype(str)
+            values = (
+                frame[name].astype(object).where(frame[name].notna(), cat["impute"]).astype(str)
+            )
             codes = pd.Categorical(values, categories=cat["levels"]).codes
             onehot = np.zeros((n, len(cat["levels"])), dtype=np.float64)
             known = codes >= 0
             onehot[np.flatnonzero(known), codes[known]] = 1.0
             if not known.all():
-                LOG.warning("feature '%s': %d values never seen in training encode as all zeros", name, int((~known).sum()))
+                LOG.warning(
+                    "feature '%s': %d values never seen in training encode as all zeros",
+                    name,
+                    int((~known).sum()),
+                )
             blocks.append(onehot)
     return np.hstack(blocks) if blocks else np.zeros((n, 0))
 
@@ -159,13 +191,22 @@ def encode_labels(spec: dict, target: pd.Series, source: str) -> np.ndarray:
     codes = pd.Categorical(values, categories=labels).codes
     if (codes < 0).any():
         unseen = sorted(set(values[codes < 0]))
-        raise DataError(source, name, f"class {unseen[0]!r} was never seen in training (known classes: {labels}; {len(unseen)} unseen)")
+        raise DataError(
+            source,
+            name,
+            f"class {unseen[0]!r} was never seen in training (known classes: {labels}; {len(unseen)} unseen)",
+        )
     return codes.astype(np.float64)
 
 
 def split_indices(
-    y: np.ndarray, problem_type: str, seed: int, validation_fraction: float, test_fraction: float, source: str = "<data>"
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y: np.ndarray,
+    problem_type: str,
+    seed: int,
+    validation_fraction: float,
+    test_fraction: float,
+    source: str = "<data>",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded train/validation/test row indices, stratified on the class for classification.
 
     Each stratum (each class, or all rows for regression) is shuffled with the seeded
@@ -175,8 +216,16 @@ def split_indices(
     Raises:
         DataError: when the fractions are out of range or a class is too rare to stratify.
     """
-    if not (0 < validation_fraction < 1 and 0 < test_fraction < 1 and validation_fraction + test_fraction < 1):
-        raise DataError(source, None, f"fractions must be in (0, 1) and sum below 1; got validation={validation_fraction}, test={test_fraction}")
+    if not (
+        0 < validation_fraction < 1
+        and 0 < test_fraction < 1
+        and validation_fraction + test_fraction < 1
+    ):
+        raise DataError(
+            source,
+            None,
+            f"fractions must be in (0, 1) and sum below 1; got validation={validation_fraction}, test={test_fraction}",
+        )
     n = len(y)
     if problem_type == "regression":
         strata = [np.arange(n)]
@@ -184,19 +233,27 @@ def split_indices(
         codes, classes = pd.factorize(pd.Series(y), sort=True)
         counts = np.bincount(codes, minlength=len(classes))
         if counts.min() < 3:
-            raise DataError(source, None, f"class {classes[counts.argmin()]!r} has {counts.min()} rows; a stratified split needs at least 3")
+            raise DataError(
+                source,
+                None,
+                f"class {classes[counts.argmin()]!r} has {counts.min()} rows; a stratified split needs at least 3",
+            )
         order = np.argsort(codes, kind="stable")
         strata = np.split(order, np.cumsum(counts)[:-1])
     rng = np.random.default_rng(seed)
     train, val, test = [], [], []
     for idx in strata:
         perm = rng.permutation(idx)
-        n_test = int(round(test_fraction * len(perm)))
-        n_val = int(round(validation_fraction * len(perm)))
+        n_test = round(test_fraction * len(perm))
+        n_val = round(validation_fraction * len(perm))
         test.append(perm[:n_test])
-        val.append(perm[n_test:n_test + n_val])
-        train.append(perm[n_test + n_val:])
+        val.append(perm[n_test : n_test + n_val])
+        train.append(perm[n_test + n_val :])
     parts = tuple(np.sort(np.concatenate(p)) for p in (train, val, test))
     if any(len(p) == 0 for p in parts):
-        raise DataError(source, None, f"{n} rows are too few for a train/validation/test split with these fractions")
+        raise DataError(
+            source,
+            None,
+            f"{n} rows are too few for a train/validation/test split with these fractions",
+        )
     return parts

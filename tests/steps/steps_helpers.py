@@ -15,4 +15,6 @@ if str(STEPS) not in sys.path:
 
 def run_script(script: str, *args: object) -> subprocess.CompletedProcess:
     """Run a step script the way its container does; returns the completed process."""
-    return subprocess.run([sys.executable, str(STEPS / script), *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(STEPS / script), *map(str, args)], capture_output=True, text=True
+    )

@@ -3,8 +3,6 @@ prints no traceback, and leaves no output behind."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -21,8 +19,17 @@ def raw_frame() -> pd.DataFrame:
 
 def preprocess(tmp_path: Path, input_path: Path):
     out = tmp_path / "out"
-    proc = run_script("preprocess.py", "--input-dir", input_path, "--schema", BC_SCHEMA,
-                      "--problem-type", "binary_classification", "--output-dir", out)
+    proc = run_script(
+        "preprocess.py",
+        "--input-dir",
+        input_path,
+        "--schema",
+        BC_SCHEMA,
+        "--problem-type",
+        "binary_classification",
+        "--output-dir",
+        out,
+    )
     return proc, out
 
 
@@ -34,7 +41,9 @@ def assert_clean_failure(proc, out: Path, *needles: str) -> None:
     for needle in needles:
         assert needle in line[0], line[0]
     assert not out.exists(), "partial output left behind"
-    assert not [p for p in out.parent.iterdir() if ".staging-" in p.name], "staging directory left behind"
+    assert not [p for p in out.parent.iterdir() if ".staging-" in p.name], (
+        "staging directory left behind"
+    )
 
 
 def write(tmp_path: Path, name: str, data) -> Path:
@@ -49,14 +58,22 @@ def write(tmp_path: Path, name: str, data) -> Path:
 
 def test_missing_target_column(tmp_path):
     path = write(tmp_path, "a.csv", raw_frame().drop(columns=["diagnosis"]))
-    assert_clean_failure(*preprocess(tmp_path, path), "a.csv", "column 'diagnosis'", "target column is missing")
+    assert_clean_failure(
+        *preprocess(tmp_path, path), "a.csv", "column 'diagnosis'", "target column is missing"
+    )
 
 
 def test_wrong_column_type(tmp_path):
     df = raw_frame()
     df.loc[7, "mean_area"] = "large"
     path = write(tmp_path, "a.csv", df)
-    assert_clean_failure(*preprocess(tmp_path, path), "a.csv", "column 'mean_area'", "line 9", "'large' is not numeric")
+    assert_clean_failure(
+        *preprocess(tmp_path, path),
+        "a.csv",
+        "column 'mean_area'",
+        "line 9",
+        "'large' is not numeric",
+    )
 
 
 def test_wrong_parquet_column_type(tmp_path):
@@ -64,14 +81,18 @@ def test_wrong_parquet_column_type(tmp_path):
     path = tmp_path / "raw" / "a.parquet"
     path.parent.mkdir(parents=True)
     df.to_parquet(path, index=False)
-    assert_clean_failure(*preprocess(tmp_path, path), "a.parquet", "column 'mean_radius'", "not numeric")
+    assert_clean_failure(
+        *preprocess(tmp_path, path), "a.parquet", "column 'mean_radius'", "not numeric"
+    )
 
 
 def test_all_nan_feature(tmp_path):
     df = raw_frame()
     df["worst_symmetry"] = ""
     path = write(tmp_path, "a.csv", df)
-    assert_clean_failure(*preprocess(tmp_path, path), "column 'worst_symmetry'", "every row is missing")
+    assert_clean_failure(
+        *preprocess(tmp_path, path), "column 'worst_symmetry'", "every row is missing"
+    )
 
 
 def test_empty_file(tmp_path):
@@ -90,14 +111,18 @@ def test_undecodable_bytes(tmp_path):
     fields[1] = b"2026-01-01T05:00:00Z\xff\xfe"
     lines[5] = b",".join(fields)
     path = write(tmp_path, "a.csv", b"\n".join(lines) + b"\n")
-    assert_clean_failure(*preprocess(tmp_path, path), "a.csv", "column 'event_time'", "line 6", "not valid UTF-8")
+    assert_clean_failure(
+        *preprocess(tmp_path, path), "a.csv", "column 'event_time'", "line 6", "not valid UTF-8"
+    )
 
 
 def test_duplicate_record_ids(tmp_path):
     df = raw_frame()
     df.loc[10, "record_id"] = df.loc[3, "record_id"]
     path = write(tmp_path, "a.csv", df)
-    assert_clean_failure(*preprocess(tmp_path, path), "column 'record_id'", "duplicated", "'bc-000003'")
+    assert_clean_failure(
+        *preprocess(tmp_path, path), "column 'record_id'", "duplicated", "'bc-000003'"
+    )
 
 
 def test_class_never_seen_in_training(tmp_path, local_run):
@@ -108,26 +133,56 @@ def test_class_never_seen_in_training(tmp_path, local_run):
     df.loc[4, "diagnosis"] = "borderline"
     df.to_csv(test_dir / "test.csv", index=False)
     out = tmp_path / "out"
-    proc = run_script("evaluate.py", "--model-dir", ev / "model", "--test-dir", test_dir, "--transform-dir", ev / "transform",
-                      "--schema", BC_SCHEMA, "--problem-type", "binary_classification", "--output-dir", out)
-    assert_clean_failure(proc, out, "test.csv", "column 'diagnosis'", "'borderline' was never seen in training")
+    proc = run_script(
+        "evaluate.py",
+        "--model-dir",
+        ev / "model",
+        "--test-dir",
+        test_dir,
+        "--transform-dir",
+        ev / "transform",
+        "--schema",
+        BC_SCHEMA,
+        "--problem-type",
+        "binary_classification",
+        "--output-dir",
+        out,
+    )
+    assert_clean_failure(
+        proc, out, "test.csv", "column 'diagnosis'", "'borderline' was never seen in training"
+    )
 
 
-@pytest.mark.parametrize("bad_line,needle", [
-    (b"{truncated", "not JSON"),
-    (b'{"captureData": {}}', "no captureData.endpointInput"),
-    (b'{"captureData": {"endpointInput": {"observedContentType": "text/csv", "data": "1,2", "encoding": "CSV"}}}', "has 2 fields"),
-    (b"\xff\xfe{}", "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "bad_line,needle",
+    [
+        (b"{truncated", "not JSON"),
+        (b'{"captureData": {}}', "no captureData.endpointInput"),
+        (
+            b'{"captureData": {"endpointInput": {"observedContentType": "text/csv", "data": "1,2", "encoding": "CSV"}}}',
+            "has 2 fields",
+        ),
+        (b"\xff\xfe{}", "not valid UTF-8"),
+    ],
+)
 def test_malformed_capture_lines(tmp_path, local_run, bad_line, needle):
     base = local_run["work"] / "breast-cancer/drift-held-out/opt/ml/processing"
     cap = tmp_path / "capture"
     cap.mkdir()
     good = (base / "input/capture/capture.jsonl").read_bytes().splitlines()[:3]
-    (cap / "window.jsonl").write_bytes(b"\n".join(good + [bad_line]) + b"\n")
+    (cap / "window.jsonl").write_bytes(b"\n".join([*good, bad_line]) + b"\n")
     out = tmp_path / "out"
-    proc = run_script("drift_check.py", "--baseline-dir", base / "baseline", "--capture-dir", cap,
-                      "--schema", BC_SCHEMA, "--output-dir", out)
+    proc = run_script(
+        "drift_check.py",
+        "--baseline-dir",
+        base / "baseline",
+        "--capture-dir",
+        cap,
+        "--schema",
+        BC_SCHEMA,
+        "--output-dir",
+        out,
+    )
     assert_clean_failure(proc, out, "window.jsonl:4", "malformed capture", needle)
 
 

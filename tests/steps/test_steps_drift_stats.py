@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from steps_helpers import REPO
-
 from steplib import drift, rawio
 from steplib.schema import load_schema
+from steps_helpers import REPO
 
 SEEDS = range(100)
 
@@ -20,7 +19,7 @@ def breast_cancer():
 
 def halves(df, seed):
     perm = np.random.default_rng(seed).permutation(len(df))
-    return df.iloc[perm[: len(df) // 2]], df.iloc[perm[len(df) // 2:]].copy()
+    return df.iloc[perm[: len(df) // 2]], df.iloc[perm[len(df) // 2 :]].copy()
 
 
 def test_no_drift_on_random_splits_for_95_of_100_seeds(breast_cancer):
@@ -28,7 +27,14 @@ def test_no_drift_on_random_splits_for_95_of_100_seeds(breast_cancer):
     flagged = 0
     for seed in SEEDS:
         base, window = halves(df, seed)
-        rep = drift.drift_report(drift.baseline_statistics(base, schema), base, window, {}, schema, drift.DriftThresholds())
+        rep = drift.drift_report(
+            drift.baseline_statistics(base, schema),
+            base,
+            window,
+            {},
+            schema,
+            drift.DriftThresholds(),
+        )
         flagged += rep["drift_detected"]
     print(f"random splits flagged as drift: {flagged}/100")
     assert flagged <= 5
@@ -51,6 +57,13 @@ def test_half_standard_deviation_shift_flag_rate(breast_cancer):
     for seed in range(20):
         base, window = halves(df, seed)
         stats = drift.baseline_statistics(base, schema)
-        window["mean_radius"] = window["mean_radius"] + 0.5 * stats["features"]["mean_radius"]["std"]
-        hits += "mean_radius" in drift.drift_report(stats, base, window, {}, schema, drift.DriftThresholds())["drifted_features"]
+        window["mean_radius"] = (
+            window["mean_radius"] + 0.5 * stats["features"]["mean_radius"]["std"]
+        )
+        hits += (
+            "mean_radius"
+            in drift.drift_report(stats, base, window, {}, schema, drift.DriftThresholds())[
+                "drifted_features"
+            ]
+        )
     assert hits >= 19

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from steplib import drift, metrics, payload, rawio, transform
 from steplib.errors import DataError
 from steplib.schema import parse_schema
@@ -16,32 +15,47 @@ from steplib.schema import parse_schema
 
 def frame(n=12, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "record_id": [f"r{i}" for i in range(n)],
-        "event_time": ["2026-01-01T00:00:00Z"] * n,
-        "label": ["yes", "no"] * (n // 2),
-        "x1": rng.normal(size=n),
-        "x2": rng.normal(size=n),
-        "colour": ["red", "blue", "red", None] * (n // 4),
-    })
+    return pd.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(n)],
+            "event_time": ["2026-01-01T00:00:00Z"] * n,
+            "label": ["yes", "no"] * (n // 2),
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "colour": ["red", "blue", "red", None] * (n // 4),
+        }
+    )
 
 
 # --- schema -----------------------------------------------------------------------------
 
+
 def test_schema_rejects_every_problem_at_once():
     with pytest.raises(DataError) as err:
-        parse_schema({"recordIdColumn": "1bad", "eventTimeColumn": "t", "target": {"name": "y", "type": "text"},
-                      "features": [{"name": "has space", "type": "numeric"}, {"name": "t", "type": "numeric"}]})
+        parse_schema(
+            {
+                "recordIdColumn": "1bad",
+                "eventTimeColumn": "t",
+                "target": {"name": "y", "type": "text"},
+                "features": [
+                    {"name": "has space", "type": "numeric"},
+                    {"name": "t", "type": "numeric"},
+                ],
+            }
+        )
     msg = err.value.message
     assert "'1bad'" in msg and "target.type" in msg and "'has space'" in msg and "used twice" in msg
 
 
 def test_schema_round_trips(small_schema):
     assert parse_schema(small_schema.to_json()) == small_schema
-    assert small_schema.numeric_features == ["x1", "x2"] and small_schema.categorical_features == ["colour"]
+    assert small_schema.numeric_features == ["x1", "x2"] and small_schema.categorical_features == [
+        "colour"
+    ]
 
 
 # --- validation -------------------------------------------------------------------------
+
 
 def test_validate_drops_rows_without_target(small_schema):
     df = frame()
@@ -55,7 +69,11 @@ def test_validate_duplicate_record_ids_named(small_schema):
     df.loc[3, "record_id"] = "r1"
     with pytest.raises(DataError) as err:
         transform.validate_frame(df, small_schema, "binary_classification", "f.csv")
-    assert err.value.column == "record_id" and "duplicated" in err.value.problem and "'r1'" in err.value.problem
+    assert (
+        err.value.column == "record_id"
+        and "duplicated" in err.value.problem
+        and "'r1'" in err.value.problem
+    )
 
 
 def test_validate_all_missing_feature_named(small_schema):
@@ -74,6 +92,7 @@ def test_validate_binary_needs_two_classes(small_schema):
 
 
 # --- transform --------------------------------------------------------------------------
+
 
 def test_transform_imputes_and_one_hot_encodes(small_schema):
     train = frame()
@@ -104,7 +123,7 @@ def test_split_is_seeded_disjoint_and_stratified():
     assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(100))
     assert (y[te] == "b").sum() in (4, 5) and (y[tr] == "b").mean() == pytest.approx(0.3, abs=0.02)
     again = transform.split_indices(y, "binary_classification", 7, 0.15, 0.15)
-    assert all((a == b).all() for a, b in zip((tr, va, te), again))
+    assert all((a == b).all() for a, b in zip((tr, va, te), again, strict=False))
 
 
 def test_split_rejects_bad_fractions():
@@ -113,6 +132,7 @@ def test_split_rejects_bad_fractions():
 
 
 # --- raw io -----------------------------------------------------------------------------
+
 
 def test_reads_csv_and_parquet_prefix(tmp_path, small_schema):
     df = frame()
@@ -127,10 +147,9 @@ def test_reads_csv_and_parquet_prefix(tmp_path, small_schema):
 
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out"
-    with pytest.raises(RuntimeError):
-        with rawio.atomic_output(target) as staging:
-            (staging / "half.csv").write_text("x")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), rawio.atomic_output(target) as staging:
+        (staging / "half.csv").write_text("x")
+        raise RuntimeError("boom")
     assert not target.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -141,6 +160,7 @@ def test_matrix_csv_round_trips_exactly(tmp_path):
 
 
 # --- drift statistics -------------------------------------------------------------------
+
 
 def test_psi_zero_for_identical_and_positive_for_shift():
     e = np.array([0.25, 0.25, 0.25, 0.25])
@@ -172,12 +192,21 @@ def test_categorical_drift_uses_chi_square_and_pools_unseen_levels():
     same = drift.categorical_drift(entry, pd.Series(["a", "b"] * 100))
     assert same["psi"] == pytest.approx(0.0, abs=1e-6) and same["chi2_p_value"] > 0.5
     moved = drift.categorical_drift(entry, pd.Series(["a"] * 150 + ["z"] * 50))
-    assert moved["psi"] > 0.2 and moved["chi2_p_value"] < 1e-6 and moved["unseen_level_rate"] == 0.25
+    assert (
+        moved["psi"] > 0.2 and moved["chi2_p_value"] < 1e-6 and moved["unseen_level_rate"] == 0.25
+    )
 
 
 def test_cloudwatch_metrics_shape(small_schema):
     base = frame(40)
-    rep = drift.drift_report(drift.baseline_statistics(base, small_schema), base, base, {}, small_schema, drift.DriftThresholds())
+    rep = drift.drift_report(
+        drift.baseline_statistics(base, small_schema),
+        base,
+        base,
+        {},
+        small_schema,
+        drift.DriftThresholds(),
+    )
     ms = drift.cloudwatch_metrics(rep, "m")
     assert ms[0]["MetricName"] == "DriftDetected" and ms[0]["Value"] == 0.0
     assert all(set(m) == {"MetricName", "Dimensions", "Value", "Unit"} for m in ms)
@@ -185,6 +214,7 @@ def test_cloudwatch_metrics_shape(small_schema):
 
 
 # --- metrics and gate ---------------------------------------------------------------------
+
 
 def test_model_quality_layout_binary():
     y = np.array([0, 0, 1, 1, 0, 1, 0, 1] * 5, dtype=float)
@@ -200,24 +230,41 @@ def test_model_quality_layout_binary():
 def test_model_quality_layout_regression_and_multiclass():
     y = np.arange(20, dtype=float)
     sec = metrics.model_quality_report("regression", y, y + 1)["regression_metrics"]
-    assert sec["mae"]["value"] == 1.0 and sec["rmse"]["value"] == 1.0 and set(sec) == {"mse", "rmse", "mae", "r2"}
+    assert (
+        sec["mae"]["value"] == 1.0
+        and sec["rmse"]["value"] == 1.0
+        and set(sec) == {"mse", "rmse", "mae", "r2"}
+    )
     proba = np.eye(3)[np.arange(30) % 3]
-    sec = metrics.model_quality_report("multiclass_classification", (np.arange(30) % 3).astype(float), proba)
+    sec = metrics.model_quality_report(
+        "multiclass_classification", (np.arange(30) % 3).astype(float), proba
+    )
     assert sec["multiclass_classification_metrics"]["accuracy"]["value"] == 1.0
 
 
 def test_gate_direction():
-    rep = {"regression_metrics": {"rmse": {"value": 3.0, "standard_deviation": 0}, "r2": {"value": 0.5, "standard_deviation": 0}}}
+    rep = {
+        "regression_metrics": {
+            "rmse": {"value": 3.0, "standard_deviation": 0},
+            "r2": {"value": 0.5, "standard_deviation": 0},
+        }
+    }
     assert metrics.gate_decision(rep, "regression", "rmse", 4.0)["passed"]
     assert not metrics.gate_decision(rep, "regression", "rmse", 2.0)["passed"]
-    assert metrics.gate_decision(rep, "regression", "r2", 0.4)["json_path"] == "regression_metrics.r2.value"
+    assert (
+        metrics.gate_decision(rep, "regression", "r2", 0.4)["json_path"]
+        == "regression_metrics.r2.value"
+    )
 
 
 # --- payloads and capture ---------------------------------------------------------------------
 
+
 def test_csv_payload_with_and_without_header(small_schema):
     a = payload.parse_payload("1.5,2,red\n,3,\n", "text/csv", small_schema)
-    b = payload.parse_payload(b"x1,x2,colour\n1.5,2,red\n,3,\n", "text/csv; charset=utf-8", small_schema)
+    b = payload.parse_payload(
+        b"x1,x2,colour\n1.5,2,red\n,3,\n", "text/csv; charset=utf-8", small_schema
+    )
     assert a.equals(b)
     typed, bad = payload.coerce_features(a, small_schema)
     assert bad == {} and np.isnan(typed.loc[1, "x1"]) and typed.loc[1, "colour"] is None
@@ -226,20 +273,29 @@ def test_csv_payload_with_and_without_header(small_schema):
 def test_json_payload_forms(small_schema):
     rec = {"x1": 1, "x2": None, "colour": "red"}
     one = payload.parse_payload(json.dumps(rec), "application/json", small_schema)
-    many = payload.parse_payload(json.dumps({"instances": [rec, rec]}), "application/json", small_schema)
+    many = payload.parse_payload(
+        json.dumps({"instances": [rec, rec]}), "application/json", small_schema
+    )
     assert len(one) == 1 and len(many) == 2
 
 
-@pytest.mark.parametrize("body,ctype,needle", [
-    ("1,2\n", "text/csv", "has 2 fields; expected 3"),
-    ("1,2,red,yes\n", "text/csv", "is the target column included"),
-    ('{"x1": 1, "colour": "red"}', "application/json", "missing features ['x2']"),
-    ('{"x1": 1, "x2": 2, "colour": "r", "label": "y"}', "application/json", "unknown fields ['label']"),
-    ("{not json", "application/json", "not valid JSON"),
-    (b"\xff\xfe", "text/csv", "not valid UTF-8"),
-    ("1,2,red", "application/x-npy", "not supported"),
-    ("  ", "text/csv", "empty"),
-])
+@pytest.mark.parametrize(
+    "body,ctype,needle",
+    [
+        ("1,2\n", "text/csv", "has 2 fields; expected 3"),
+        ("1,2,red,yes\n", "text/csv", "is the target column included"),
+        ('{"x1": 1, "colour": "red"}', "application/json", "missing features ['x2']"),
+        (
+            '{"x1": 1, "x2": 2, "colour": "r", "label": "y"}',
+            "application/json",
+            "unknown fields ['label']",
+        ),
+        ("{not json", "application/json", "not valid JSON"),
+        (b"\xff\xfe", "text/csv", "not valid UTF-8"),
+        ("1,2,red", "application/x-npy", "not supported"),
+        ("  ", "text/csv", "empty"),
+    ],
+)
 def test_malformed_payloads_say_what_is_wrong(small_schema, body, ctype, needle):
     with pytest.raises(payload.PayloadError) as err:
         payload.parse_payload(body, ctype, small_schema)
@@ -249,7 +305,9 @@ def test_malformed_payloads_say_what_is_wrong(small_schema, body, ctype, needle)
 def test_capture_reader_handles_base64_and_names_bad_lines(tmp_path, small_schema):
     good = payload.capture_record("1,2,red", "text/csv", "0.9", "e1", "2026-01-01T00:00:00Z")
     b64 = payload.capture_record("", "text/csv", "0.1", "e2", "2026-01-01T00:00:01Z")
-    b64["captureData"]["endpointInput"].update(data=base64.b64encode(b"3,abc,blue").decode(), encoding="BASE64")
+    b64["captureData"]["endpointInput"].update(
+        data=base64.b64encode(b"3,abc,blue").decode(), encoding="BASE64"
+    )
     (tmp_path / "a.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(b64) + "\n")
     frame_, type_errors, records = payload.read_capture(tmp_path, small_schema)
     assert records == 2 and len(frame_) == 2 and type_errors == {"x2": 1}
@@ -261,11 +319,19 @@ def test_capture_reader_handles_base64_and_names_bad_lines(tmp_path, small_schem
 
 # --- training hyperparameters -------------------------------------------------------------------
 
+
 def test_builtin_hyperparameters_map_to_xgboost_train():
     import train_local
 
     params, rounds, esr = train_local.xgboost_params(
-        {"objective": "binary:logistic", "num_round": "50", "eta": "0.1", "max_depth": 3, "eval_metric": "auc,logloss"})
+        {
+            "objective": "binary:logistic",
+            "num_round": "50",
+            "eta": "0.1",
+            "max_depth": 3,
+            "eval_metric": "auc,logloss",
+        }
+    )
     assert rounds == 50 and esr is None and params["eta"] == 0.1 and params["max_depth"] == 3
     assert params["eval_metric"] == ["auc", "logloss"] and "num_round" not in params
     with pytest.raises(DataError, match="num_round"):
