@@ -1,10 +1,15 @@
 """Baseline statistics and drift statistics (PSI, Kolmogorov-Smirnov, chi-square).
 
 A feature is flagged when the shift is both large (PSI above its threshold) and unlikely to
-be sampling noise (KS or chi-square p-value below its threshold), or when its missing rate
-rises by more than the allowed amount, or when values of the wrong type arrive. Requiring
-effect size *and* significance keeps the false-alarm rate low for small capture windows
-(where PSI alone is noisy) and for large ones (where a p-value alone flags trivial shifts).
+be sampling noise (KS or chi-square p-value below the significance threshold divided by the
+number of features tested, a Bonferroni correction), or when its missing rate rises by more
+than the allowed amount, or when values of the wrong type arrive.
+
+Why both: PSI alone is noisy on small capture windows (its expected value under no drift is
+about (bins - 1) * (1/n_baseline + 1/n_window), 0.13 for 85 captured rows), and a p-value
+alone flags trivial shifts on large windows. Why Bonferroni: one check runs one test per
+feature, so ``ksPValueThreshold`` is the family-wise false-alarm level of the whole check,
+not of each of its 30 tests.
 """
 
 from __future__ import annotations
@@ -140,8 +145,14 @@ def feature_report(
     window: pd.Series,
     type_errors: int,
     thresholds: DriftThresholds,
+    p_value_threshold: float | None = None,
 ) -> dict:
-    """All statistics and the drift decision (with reasons) for one feature."""
+    """All statistics and the drift decision (with reasons) for one feature.
+
+    ``p_value_threshold`` is the per-feature significance level; when left out, the
+    configured ``thresholds.p_value`` (no multiple-testing correction).
+    """
+    p_threshold = thresholds.p_value if p_value_threshold is None else p_value_threshold
     n = len(window)
     missing_rate = float(window.isna().mean()) if n else 0.0
     report: dict = {
@@ -167,10 +178,10 @@ def feature_report(
         report["psi"] is not None
         and p_value is not None
         and report["psi"] > thresholds.psi
-        and p_value < thresholds.p_value
+        and p_value < p_threshold
     ):
         reasons.append(
-            f"distribution shift: PSI {report['psi']:.3f} > {thresholds.psi} and p-value {p_value:.2g} < {thresholds.p_value}"
+            f"distribution shift: PSI {report['psi']:.3f} > {thresholds.psi} and p-value {p_value:.2g} < {p_threshold:.2g}"
         )
     if missing_rate - stats_entry["missing_rate"] > thresholds.missing_rate_increase:
         reasons.append(
@@ -192,6 +203,7 @@ def drift_report(
     thresholds: DriftThresholds,
 ) -> dict:
     """Compare a window of feature rows with the baseline; see the module docstring for the rule."""
+    per_feature_p = thresholds.p_value / max(1, len(schema.features))
     features = {}
     for feat in schema.features:
         features[feat.name] = feature_report(
@@ -201,6 +213,7 @@ def drift_report(
             window[feat.name],
             type_errors.get(feat.name, 0),
             thresholds,
+            per_feature_p,
         )
     drifted = [name for name, rep in features.items() if rep["drift"]]
     return {
@@ -212,6 +225,7 @@ def drift_report(
             "psiThreshold": thresholds.psi,
             "ksPValueThreshold": thresholds.p_value,
             "missingRateIncrease": thresholds.missing_rate_increase,
+            "pValuePerFeature": per_feature_p,
         },
         "features": features,
     }
