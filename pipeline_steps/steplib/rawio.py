@@ -262,15 +262,38 @@ def atomic_output(output_dir: Path) -> Iterator[Path]:
         raise
     output_dir.mkdir(parents=True, exist_ok=True)
     for child in sorted(staging.iterdir()):
-        target = output_dir / child.name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-        os.replace(child, target) if _same_device(child, output_dir) else shutil.move(
-            str(child), str(target)
-        )
+        _move_into_place(child, output_dir / child.name)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into_place(src: Path, target: Path) -> None:
+    """Replace ``target`` with ``src``.
+
+    An existing target directory is kept and only its contents are replaced: SageMaker
+    creates each ProcessingOutput's local directory before the job starts, and it must stay
+    the directory SageMaker uploads from.
+    """
+    if src.is_dir() and target.is_dir() and not target.is_symlink():
+        for old in target.iterdir():
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+        for child in sorted(src.iterdir()):
+            _move(child, target / child.name)
+        return
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif target.exists() or target.is_symlink():
+        target.unlink()
+    _move(src, target)
+
+
+def _move(src: Path, target: Path) -> None:
+    if _same_device(src, target.parent):
+        os.replace(src, target)
+    else:
+        shutil.move(str(src), str(target))
 
 
 def _same_device(a: Path, b: Path) -> bool:

@@ -336,3 +336,19 @@ def test_builtin_hyperparameters_map_to_xgboost_train():
     assert params["eval_metric"] == ["auc", "logloss"] and "num_round" not in params
     with pytest.raises(DataError, match="num_round"):
         train_local.xgboost_params({"objective": "reg:squarederror"})
+
+
+def test_atomic_output_keeps_existing_output_directories(tmp_path):
+    """SageMaker creates each output's directory up front; it must survive the final move."""
+    out = tmp_path / "output"
+    (out / "train").mkdir(parents=True)
+    (out / "train" / "stale.csv").write_text("old")
+    inode = (out / "train").stat().st_ino
+    with rawio.atomic_output(out) as staging:
+        (staging / "train").mkdir()
+        (staging / "train" / "train.csv").write_text("new")
+        (staging / "test").mkdir()
+        (staging / "test" / "test.csv").write_text("t")
+    assert (out / "train").stat().st_ino == inode
+    assert sorted(p.name for p in (out / "train").iterdir()) == ["train.csv"]
+    assert (out / "test" / "test.csv").read_text() == "t"
