@@ -25,8 +25,10 @@ def selected_stages(app: cdk.App, config: PlatformConfig) -> tuple[str, ...]:
     unknown = [n for n in names if n not in config.stages]
     if unknown or not names:
         raise ConfigError(
-            [f"stages (from -c stages=...): got {requested!r}; defined stages are "
-             f"{sorted(config.stages)}. Fix: pass a comma-separated list of those"]
+            [
+                f"stages (from -c stages=...): got {requested!r}; defined stages are "
+                f"{sorted(config.stages)}. Fix: pass a comma-separated list of those"
+            ]
         )
     return names
 
@@ -41,9 +43,7 @@ def build(app: cdk.App, *, project_root: Path = PROJECT_ROOT) -> dict[str, Mlops
     stages = {name: MlopsStage(app, name, config=config) for name in selected_stages(app, config)}
     # AwsSolutions for general hygiene; NIST 800-53 R5 adds the SageMaker KMS checks
     # (endpoint configs, notebooks) that AwsSolutions lacks.
-    cdk.Validations.of(app).add_plugins(
-        cdk_nag.AwsSolutionsChecks(), cdk_nag.NIST80053R5Checks()
-    )
+    cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(), cdk_nag.NIST80053R5Checks())
     return stages
 
 

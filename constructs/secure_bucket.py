@@ -5,16 +5,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+
 from constructs import Construct
-
-
-NIST_REPLICATION = "NIST.800.53.R5::NIST.800.53.R5-S3BucketReplicationEnabled"
-NIST_KMS_DEFAULT = "NIST.800.53.R5::NIST.800.53.R5-S3DefaultEncryptionKMS"
-
-
-def acknowledge(resource: Construct, rule: str, reason: str) -> None:
-    """Acknowledges one cdk-nag finding on the one resource that triggered it."""
-    cdk.Validations.of(resource).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+from constructs.nag import S3_KMS_DEFAULT, S3_REPLICATION, acknowledge
 
 
 class AccessLogsBucket(Construct):
@@ -65,14 +58,14 @@ class AccessLogsBucket(Construct):
         assert isinstance(resource, Construct)
         acknowledge(
             resource,
-            NIST_KMS_DEFAULT,
+            S3_KMS_DEFAULT,
             "S3 server access log delivery only writes to SSE-S3 buckets. Compensating "
             "controls: SSE-S3 encryption, all public access blocked, SSL-only bucket policy, "
             "bucket-owner-enforced ownership, versioning.",
         )
         acknowledge(
             resource,
-            NIST_REPLICATION,
+            S3_REPLICATION,
             "Access logs are an audit copy, not a source of record. Compensating controls: "
             "versioning, RETAIN and stack termination protection in retained stages.",
         )
@@ -144,7 +137,7 @@ class SecureBucket(Construct):
         assert isinstance(resource, Construct)
         acknowledge(
             resource,
-            NIST_REPLICATION,
+            S3_REPLICATION,
             "Cross-region replication is a per-organisation disaster-recovery choice. "
             "Compensating controls: versioning keeps overwritten and deleted objects for the "
             "stage's noncurrentVersionExpirationDays, RETAIN and stack termination protection "

@@ -11,10 +11,12 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+
 from constructs import Construct
 from constructs.model_registry import ModelPackageGroup
+from constructs.network import PrivateNetwork
 from constructs.secure_bucket import AccessLogsBucket, SecureBucket
-
 from mlops.config import ModelConfig, StageConfig, pascal_case
 
 
@@ -26,6 +28,8 @@ class DataStack(cdk.Stack):
         raw_data_bucket: raw data that pipelines read.
         artifacts_bucket: pipeline outputs: splits, baselines, models, evaluation reports.
         data_capture_bucket: endpoint request/response capture for drift checks.
+        raw_data_bucket_arn_export, artifacts_bucket_arn_export: names of the exports
+            other stacks import these buckets' ARNs by.
         access_logs_bucket: S3 server access logs of the three buckets above.
         model_package_groups: one per configured model, by model name.
     """
@@ -44,7 +48,7 @@ class DataStack(cdk.Stack):
             scope,
             id,
             termination_protection=stage.termination_protection,
-            description=f"SageMaker MLOps platform ({stage_name}): keys, data buckets, model registry",
+            description=f"SageMaker MLOps platform ({stage_name}): keys, network, data buckets, model registry",
             **kwargs,
         )
         removal = (
@@ -62,6 +66,41 @@ class DataStack(cdk.Stack):
             pending_window=cdk.Duration.days(30),
         )
         self.data_key.add_alias(f"alias/mlops-{stage_name}-data")
+        # CloudWatch Logs encrypts this stage's log groups (VPC flow logs) with the key.
+        self.data_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsOfThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+
+        self.network = PrivateNetwork(
+            self,
+            "Network",
+            cidr=stage.vpc.cidr,
+            max_azs=stage.vpc.max_azs,
+            encryption_key=self.data_key,
+            flow_log_retention=_retention(stage.log_retention_days),
+            removal_policy=removal,
+        )
 
         self.access_logs_bucket = AccessLogsBucket(
             self,
@@ -95,6 +134,16 @@ class DataStack(cdk.Stack):
             expiration_days=stage.capture_expiration_days,
         )
 
+        # Named exports for the stateless stacks. IAM policies there name these buckets in
+        # wildcard resources (`<bucket-arn>/<prefix>/*`), and a named export keeps both the
+        # policy text and its cdk-nag acknowledgement stable (see constructs/nag.py).
+        self.raw_data_bucket_arn_export = self._export(
+            "RawDataBucketArn", self.raw_data_bucket.bucket_arn
+        )
+        self.artifacts_bucket_arn_export = self._export(
+            "ArtifactsBucketArn", self.artifacts_bucket.bucket_arn
+        )
+
         # Other accounts that deploy this stage's models read their artifacts.
         for account in stage.model_reader_accounts:
             self.artifacts_bucket.grant_read(iam.AccountPrincipal(account), "models/*")
@@ -111,14 +160,52 @@ class DataStack(cdk.Stack):
             )
         _quiet_auto_delete_provider_lint(self)
 
+    def _export(self, name: str, value: str) -> str:
+        """Exports ``value`` as ``<stack name>-<name>`` and returns the export name."""
+        export_name = f"{self.stack_name}-{name}"
+        self.export_value(value, name=export_name)
+        return export_name
+
+
+# CloudWatch Logs accepts only these retention periods (days).
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    """The shortest CloudWatch Logs retention that keeps logs at least ``days`` days."""
+    return _RETENTION[min(d for d in _RETENTION if d >= days)]
+
 
 def _quiet_auto_delete_provider_lint(stack: cdk.Stack) -> None:
-    """Scopes one cfn-lint warning to the bucket-emptying handler CDK adds for DESTROY stages.
+    """Scopes one cfn-lint warning to the handlers CDK adds (bucket emptying in DESTROY
+    stages, closing the VPC's default security group).
 
-    CDK's provider both references its role with GetAtt and lists it in DependsOn; cfn-lint
+    CDK's providers both references its role with GetAtt and lists it in DependsOn; cfn-lint
     reports the duplicate (W3005). It is harmless, and the resource is CDK's, not ours.
     """
-    provider = stack.node.try_find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
-    handler = provider.node.try_find_child("Handler") if provider is not None else None
-    if isinstance(handler, cdk.CfnResource):
-        handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+    for name in (
+        "Custom::S3AutoDeleteObjectsCustomResourceProvider",
+        "Custom::VpcRestrictDefaultSGCustomResourceProvider",
+    ):
+        provider = stack.node.try_find_child(name)
+        handler = provider.node.try_find_child("Handler") if provider is not None else None
+        if isinstance(handler, cdk.CfnResource):
+            handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from constructs import Construct
 
+from constructs import Construct
 from mlops.config import PlatformConfig
 from stacks.data_stack import DataStack
+from stacks.pipeline_stack import PipelineStack
 
 
 class MlopsStage(cdk.Stage):
     """All stacks of one stage (``dev``, ``staging``, ``prod``...), in its account and region.
 
     Attributes:
-        data: the stateful stack (keys, buckets, model registry).
+        data: the stateful stack (keys, network, buckets, model registry).
+        training: the training pipelines (stateless).
     """
 
     def __init__(self, scope: Construct, stage_name: str, *, config: PlatformConfig) -> None:
@@ -29,6 +31,14 @@ class MlopsStage(cdk.Stage):
             stage_name=stage_name,
             stage=stage,
             models=config.models,
+        )
+        self.training = PipelineStack(
+            self,
+            "Training",
+            stage_name=stage_name,
+            stage=stage,
+            models=config.models,
+            data=self.data,
         )
         for key, value in sorted(stage.tags.items()):
             cdk.Tags.of(self).add(key, value)

@@ -1,0 +1,105 @@
+"""The private network that SageMaker jobs and endpoints run in."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+
+from constructs import Construct
+from constructs.nag import INLINE_POLICY, INLINE_POLICY_REASON, acknowledge, default_policy_resource
+
+
+class PrivateNetwork(Construct):
+    """A VPC with isolated subnets only (no internet or NAT gateway), flow logs and an S3
+    gateway endpoint, plus a security group for SageMaker jobs.
+
+    Jobs reach S3 (their inputs, outputs and the CDK asset bucket) through the gateway
+    endpoint; SageMaker pulls images and ships logs outside the VPC. The VPC's default
+    security group has all its rules removed.
+
+    Attributes:
+        vpc: the VPC.
+        job_security_group: attach to processing and training jobs; it allows HTTPS out
+            (only S3 is routable) and traffic between a job's instances.
+        subnets: the isolated subnets jobs run in.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cidr: str,
+        max_azs: int,
+        encryption_key: kms.IKey,
+        flow_log_retention: logs.RetentionDays,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        """Creates the network.
+
+        Args:
+            cidr: the VPC's IPv4 block, /16 to /24.
+            max_azs: how many Availability Zones get a subnet.
+            encryption_key: KMS key for the flow-log group.
+            flow_log_retention: how long flow logs are kept.
+            removal_policy: what happens to the flow-log group when it leaves the stack.
+        """
+        super().__init__(scope, id)
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(cidr),
+            max_azs=max_azs,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="Jobs", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+                )
+            ],
+            restrict_default_security_group=True,
+            gateway_endpoints={
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
+            },
+        )
+        log_group = logs.LogGroup(
+            self,
+            "FlowLogs",
+            encryption_key=encryption_key,
+            retention=flow_log_retention,
+            removal_policy=removal_policy,
+        )
+        flow_role = iam.Role(
+            self,
+            "FlowLogsRole",
+            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+            description="Lets VPC Flow Logs write to the network's log group",
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group, flow_role),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+        acknowledge(default_policy_resource(flow_role), INLINE_POLICY, INLINE_POLICY_REASON)
+        self.subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.job_security_group = ec2.SecurityGroup(
+            self,
+            "JobSecurityGroup",
+            vpc=self.vpc,
+            description="SageMaker processing and training jobs: HTTPS to S3 and to each other",
+            allow_all_outbound=False,
+        )
+        # The subnets have no route out of the VPC except the S3 gateway endpoint, so
+        # HTTPS "anywhere" reaches S3 and nothing else.
+        self.job_security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to S3 via the gateway endpoint"
+        )
+        # Distributed training and multi-instance processing talk between instances.
+        self.job_security_group.add_ingress_rule(
+            self.job_security_group, ec2.Port.all_tcp(), "Between instances of one job"
+        )
+        self.job_security_group.add_egress_rule(
+            self.job_security_group, ec2.Port.all_tcp(), "Between instances of one job"
+        )
