@@ -19,6 +19,15 @@ LOG = logging.getLogger("pipeline_steps.config")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODELS_FILE = REPO_ROOT / "data" / "models.example.json"
 CLASSIFICATION_METRICS = ("auc", "accuracy", "f1", "precision", "recall")
+MULTICLASS_METRICS = (
+    "accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "weighted_f1",
+    "weighted_precision",
+    "weighted_recall",
+)
 REGRESSION_METRICS = ("r2", "rmse", "mae", "mse")
 
 
@@ -39,7 +48,10 @@ def check_model(model: dict, where: str) -> None:
     if pt is not None and pt not in PROBLEM_TYPES:
         problems.append(f"problemType {pt!r} is not one of {', '.join(PROBLEM_TYPES)}")
     gate = model.get("qualityGate") or {}
-    allowed = REGRESSION_METRICS if pt == "regression" else CLASSIFICATION_METRICS
+    allowed = {
+        "regression": REGRESSION_METRICS,
+        "multiclass_classification": MULTICLASS_METRICS,
+    }.get(pt, CLASSIFICATION_METRICS)
     if gate and gate.get("metric") not in allowed:
         problems.append(
             f"qualityGate.metric {gate.get('metric')!r} is not one of {', '.join(allowed)}"

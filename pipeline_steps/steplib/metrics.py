@@ -35,12 +35,16 @@ def _binary(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
 
 def _multiclass(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     pred = proba.argmax(axis=1)
-    return {
-        "accuracy": skm.accuracy_score(y, pred),
-        "precision": skm.precision_score(y, pred, average="weighted", zero_division=0),
-        "recall": skm.recall_score(y, pred, average="weighted", zero_division=0),
-        "f1": skm.f1_score(y, pred, average="weighted", zero_division=0),
-    }
+    out = {"accuracy": skm.accuracy_score(y, pred)}
+    for name, fn in (
+        ("precision", skm.precision_score),
+        ("recall", skm.recall_score),
+        ("f1", skm.f1_score),
+    ):
+        # Class-frequency weighted averages; SageMaker's model-quality layout names them
+        # weighted_*, the project's gate config may use either name.
+        out[name] = out[f"weighted_{name}"] = fn(y, pred, average="weighted", zero_division=0)
+    return out
 
 
 def _regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:

@@ -47,6 +47,9 @@ def test_wine_multiclass_end_to_end(tmp_path):
     report = json.loads((tmp_path / "eval/evaluation.json").read_text())
     sec = report["multiclass_classification_metrics"]
     assert sec["accuracy"]["value"] >= 0.85
+    assert (
+        sec["weighted_f1"] == sec["f1"] and "weighted_recall" in sec and "weighted_precision" in sec
+    )
     assert len(sec["confusion_matrix"]) == 3
     preds = pd.read_csv(tmp_path / "eval/predictions.csv")
     assert [c for c in preds.columns if c.startswith("score_")] == [
