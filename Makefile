@@ -13,7 +13,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: all synth test test-infra lint bench check-tools deps clean
+.PHONY: all synth test test-infra lint bench docs check-tools deps clean
 all: test
 
 check-tools:
@@ -45,6 +45,9 @@ test: test-infra test-steps
 lint: deps
 	$(PY) -m ruff check app.py stacks constructs mlops tests benchmarks
 	$(PY) -m ruff format --check app.py stacks constructs mlops tests benchmarks
+
+docs: deps
+	$(PY) -m mlops.pipeline_docs
 
 bench: deps
 	$(PY) benchmarks/synth_bench.py

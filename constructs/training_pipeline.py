@@ -176,7 +176,7 @@ class TrainingPipeline(Construct):
         self._grant_jobs(stack, encryption_key, built.body, vpc=bool(subnets))
         policy = default_policy_resource(self.role)
         # Jobs start as soon as an execution does: the policy must exist before the pipeline.
-        self.resource.add_dependency(policy)
+        self.resource.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
         acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
         acknowledge_wildcards(
             policy,

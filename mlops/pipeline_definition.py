@@ -513,7 +513,9 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
 
     source_input = s3_in("source", ph["SourceUri"], "/opt/ml/processing/input/source")
     schema_input = s3_in("schema", ph["SchemaUri"], "/opt/ml/processing/input/schema")
-    schema_path = "/opt/ml/processing/input/schema/" + ph["SchemaUri"].rsplit("/", 1)[-1]
+    # The schema file's S3 key is a CDK asset hash, so scripts get the directory and read
+    # the one *.json in it.
+    schema_path = "/opt/ml/processing/input/schema"
 
     # ---- Preprocess
     pre_outputs = ("train", "validation", "test", "baseline", "transform")

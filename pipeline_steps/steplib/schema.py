@@ -123,8 +123,17 @@ def parse_schema(doc: object, source: str = "<schema>") -> Schema:
 
 
 def load_schema(path: Path) -> Schema:
-    """Read and check a schema file; a missing or undecodable file is a :class:`DataError`."""
+    """Read and check a schema file; a missing or undecodable file is a :class:`DataError`.
+
+    ``path`` may also be a directory holding exactly one ``*.json`` file: on SageMaker the
+    schema arrives as a processing input whose file name is the CDK asset's hash.
+    """
     path = Path(path)
+    if path.is_dir():
+        candidates = sorted(path.glob("*.json"))
+        if len(candidates) != 1:
+            raise DataError(path, None, f"expected one schema *.json in the directory, found {len(candidates)}")
+        path = candidates[0]
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
