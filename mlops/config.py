@@ -65,7 +65,7 @@ OBJECTIVES: dict[str, tuple[str, ...]] = {
 }
 
 # Versions of the built-in XGBoost algorithm image that the SDK's offline tables know.
-XGBOOST_VERSIONS = ("1.5-1", "1.7-1")
+XGBOOST_VERSIONS = ("1.7-1", "3.0-5")
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
@@ -291,7 +291,7 @@ class AlgorithmConfig(_Model):
     """The built-in SageMaker algorithm that trains the model."""
 
     name: Literal["xgboost"] = "xgboost"
-    version: str = "1.7-1"
+    version: str = "3.0-5"
 
     @field_validator("version")
     @classmethod

@@ -130,8 +130,8 @@ class PipelineInputs:
     enable_step_caching: bool = True
     cache_expire_after: str = "P30D"
     default_approval_status: str = "PendingManualApproval"
-    xgboost_version: str = "1.7-1"
-    sklearn_version: str = "1.2-1"
+    xgboost_version: str = "3.0-5"
+    sklearn_version: str = "1.4-2-py312"
     processing_volume_size_gb: int = 30
     training_volume_size_gb: int = 30
 
@@ -463,10 +463,10 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         "xgboost", inputs.region, inputs.xgboost_version, "inference"
     )
 
-    def processor(base_job_name: str) -> Any:
+    def processor(base_job_name: str, image_uri: str) -> Any:
         return ScriptProcessor(
             role=role,
-            image_uri=sklearn_image,
+            image_uri=image_uri,
             # Runs the one *.sh file the code input delivers, whatever its S3 key is
             # (CDK file assets are stored under a hash, not under run_step.sh).
             command=[
@@ -521,7 +521,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     pre_outputs = ("train", "validation", "test", "baseline", "transform")
     step_pre = ProcessingStep(
         name=STEP_PREPROCESS,
-        step_args=processor(f"{inputs.model_name}-preprocess").run(
+        step_args=processor(f"{inputs.model_name}-preprocess", sklearn_image).run(
             code=ph["CodeUri"],
             inputs=[
                 source_input,
@@ -621,7 +621,9 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
     step_eval = ProcessingStep(
         name=STEP_EVALUATE,
-        step_args=processor(f"{inputs.model_name}-evaluate").run(
+        # Evaluate loads the booster, so it runs in the XGBoost image (the scikit-learn
+        # image has no xgboost); the same image trains the model.
+        step_args=processor(f"{inputs.model_name}-evaluate", xgboost_image).run(
             code=ph["CodeUri"],
             inputs=[
                 source_input,

@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from conftest import ALL_INPUTS, BINARY, steps_by_name
+from pipeline_helpers import ALL_INPUTS, BINARY, steps_by_name
 
 from mlops.dag_diagram import to_mermaid
 from mlops.pipeline_definition import (

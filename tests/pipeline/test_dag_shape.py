@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ALL_INPUTS, steps_by_name
+from pipeline_helpers import ALL_INPUTS, steps_by_name
 
 from mlops.dag_diagram import dag_edges
 from mlops.pipeline_definition import metric_json_path
@@ -138,12 +138,16 @@ def test_job_steps_retry_kms_role(definitions, name):
 
 def test_processing_runner_contract(definitions):
     steps = steps_by_name(definitions["binary"])
-    for name, script in (("Preprocess", "preprocess.py"), ("Evaluate", "evaluate.py")):
+    # Evaluate loads the XGBoost booster, so it runs in the XGBoost image.
+    for name, script, image in (
+        ("Preprocess", "preprocess.py", "sagemaker-scikit-learn:1.4-2-py312"),
+        ("Evaluate", "evaluate.py", "sagemaker-xgboost:3.0-5"),
+    ):
         args = steps[name]["Arguments"]
         app = args["AppSpecification"]
         assert app["ContainerEntrypoint"][:2] == ["/bin/sh", "-c"]
         assert app["ContainerArguments"][0] == script
-        assert "sagemaker-scikit-learn" in app["ImageUri"]
+        assert image in app["ImageUri"]
         inputs = {i["InputName"]: i["S3Input"] for i in args["ProcessingInputs"]}
         assert inputs["code"]["S3Uri"] == "${CodeUri}"
         assert inputs["source"] == {
@@ -166,7 +170,7 @@ def test_processing_runner_contract(definitions):
 
 def test_training_settings(definitions):
     plain = steps_by_name(definitions["binary"])["Train"]["Arguments"]
-    assert "sagemaker-xgboost:1.7-1" in plain["AlgorithmSpecification"]["TrainingImage"]
+    assert "sagemaker-xgboost:3.0-5" in plain["AlgorithmSpecification"]["TrainingImage"]
     assert plain["HyperParameters"] == ALL_INPUTS["binary"].hyperparameters
     channels = {c["ChannelName"]: c for c in plain["InputDataConfig"]}
     assert set(channels) == {"train", "validation"}

@@ -10,7 +10,7 @@ import threading
 
 import botocore.endpoint
 import pytest
-from conftest import BINARY, REPO_ROOT
+from pipeline_helpers import BINARY, REPO_ROOT
 from pytest_socket import SocketBlockedError, disable_socket, enable_socket
 
 from mlops.pipeline_definition import PipelineInputs, build_definition
@@ -29,7 +29,7 @@ SUBPROCESS_SCRIPT = textwrap.dedent(
     socket.create_connection = _deny
     sys.path.insert(0, sys.argv[1])
     sys.path.insert(0, sys.argv[2])
-    from conftest import BINARY
+    from pipeline_helpers import BINARY
     from mlops.pipeline_definition import build_definition
     sys.stdout.write(build_definition(BINARY).body)
     """
