@@ -13,5 +13,12 @@ def test_pipeline_diagrams_are_current(default_stages: dict[str, Any]) -> None:
     for path, text in pages.items():
         assert path.exists(), f"{path} is missing: run `make docs`"
         assert path.read_text() == text, f"{path} is stale: run `make docs`"
-        for step in ("Preprocess", "Train", "Evaluate", "CheckQuality", "RegisterModel", "QualityFailed"):
+        for step in (
+            "Preprocess",
+            "Train",
+            "Evaluate",
+            "CheckQuality",
+            "RegisterModel",
+            "QualityFailed",
+        ):
             assert step in text

@@ -71,14 +71,15 @@ def test_role_grants_nothing_broader(templates: dict[str, Any], stage: str) -> N
             statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         )
         for action in actions:
-            service, _, name = action.partition(":")
+            _service, _, name = action.partition(":")
             assert name != "*", f"{action} grants a whole service"
         if statement["Resource"] == "*":
             # Only APIs without resource types, or conditioned ones.
             allowed = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"} | {
                 a
                 for a in actions
-                if a.startswith("ec2:") and "NetworkInterface" in a or a.startswith("ec2:Describe")
+                if (a.startswith("ec2:") and "NetworkInterface" in a)
+                or a.startswith("ec2:Describe")
             }
             assert set(actions) <= allowed, actions
         if "iam:PassRole" in actions:
