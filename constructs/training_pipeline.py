@@ -10,9 +10,12 @@ role's least-privilege policy. See docs/adr/0002-pipeline-definition-built-offli
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -31,7 +34,12 @@ from constructs.nag import (
     default_policy_resource,
 )
 from mlops.config import GATE_METRICS, ModelConfig, PipelineSettings
-from mlops.pipeline_definition import PipelineInputs, build_definition, check_body_size
+from mlops.pipeline_definition import (
+    BuiltDefinition,
+    PipelineInputs,
+    build_definition_in_background,
+    check_body_size,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STEPS_DIR = PROJECT_ROOT / "pipeline_steps"
@@ -119,9 +127,9 @@ class TrainingPipeline(Construct):
             security_group_count=len(groups),
             xgboost_version=model.algorithm.version,
         )
-        built = build_definition(inputs)
-        check_body_size(built.body)
-        self.body = built.body
+        # Rendered on a worker thread while CDK builds and synthesizes the rest; the body
+        # and the image policy are filled in lazily, when the template is resolved.
+        self._definition = build_definition_in_background(inputs)
 
         source = s3_assets.Asset(self, "StepsSource", path=str(STEPS_DIR), exclude=ASSET_EXCLUDES)
         runner = s3_assets.Asset(self, "StepRunner", path=str(RUNNER))
@@ -146,9 +154,7 @@ class TrainingPipeline(Construct):
         }
         values.update({f"SubnetId{i}": s.subnet_id for i, s in enumerate(subnets)})
         values.update({f"SecurityGroupId{i}": g.security_group_id for i, g in enumerate(groups)})
-        missing = sorted(set(built.substitutions) - set(values))
-        if missing:
-            raise ValueError(f"{self.node.path}: no value for definition variables {missing}")
+        self._values = values
 
         self.pipeline_name = pipeline_name
         self.pipeline_arn = stack.format_arn(
@@ -161,9 +167,7 @@ class TrainingPipeline(Construct):
             pipeline_description=f"Train, evaluate and register {model.name}",
             role_arn=self.role.role_arn,
             pipeline_definition={
-                "PipelineDefinitionBody": cdk.Fn.sub(
-                    built.body, {name: values[name] for name in built.substitutions}
-                )
+                "PipelineDefinitionBody": cdk.Lazy.string(_ProduceString(self._embedded_body))
             },
         )
 
@@ -173,7 +177,7 @@ class TrainingPipeline(Construct):
         raw_data_bucket.grant_read(self.role, f"{model.data_prefix}*")
         artifacts_bucket.grant_read_write(self.role, f"{model_prefix}*")
         model_package_group.grant_register(self.role)
-        self._grant_jobs(stack, encryption_key, built.body, vpc=bool(subnets))
+        self._grant_jobs(stack, encryption_key, vpc=bool(subnets))
         policy = default_policy_resource(self.role)
         # Jobs start as soon as an execution does: the policy must exist before the pipeline.
         self.resource.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
@@ -189,10 +193,65 @@ class TrainingPipeline(Construct):
             "makes for VPC jobs) or with a condition (cloudwatch:namespace /aws/sagemaker/*).",
         )
 
+        # After the wildcard acknowledgements, which resolve the policy: resolving this
+        # statement waits for the definition. Its resources have no wildcard.
+        self._grant_image_pulls(stack)
+
         if settings.schedule_expression:
             self._schedule(settings.schedule_expression)
 
-    def _grant_jobs(self, stack: cdk.Stack, key: kms.IKey, body: str, *, vpc: bool) -> None:
+    @property
+    def definition(self) -> BuiltDefinition:
+        """The rendered definition (waits for the background build)."""
+        built = self._definition.result()
+        check_body_size(built.body)
+        missing = sorted(set(built.substitutions) - set(self._values))
+        if missing:
+            raise ValueError(f"{self.node.path}: no value for definition variables {missing}")
+        return built
+
+    def definition_error(self) -> BaseException | None:
+        """The error that stopped the definition's build, if it has failed."""
+        if not self._definition.done():
+            return None
+        try:
+            self.definition  # noqa: B018 (also runs the size and variable checks)
+        except Exception as error:
+            return error
+        return None
+
+    @property
+    def body(self) -> str:
+        """The definition body as embedded, with ``${...}`` Fn::Sub variables."""
+        return self.definition.body
+
+    def _embedded_body(self) -> str:
+        built = self.definition
+        return cdk.Fn.sub(built.body, {name: self._values[name] for name in built.substitutions})
+
+    def _image_repositories(self) -> list[str]:
+        partition = cdk.Stack.of(self).partition
+        return sorted(
+            {
+                f"arn:{partition}:ecr:{region}:{account}:repository/{name}"
+                for account, region, name in IMAGE_PATTERN.findall(self.body)
+            }
+        )
+
+    def _grant_image_pulls(self, stack: cdk.Stack) -> None:
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PullStepImages",
+                actions=[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                resources=cdk.Lazy.list(_ProduceList(self._image_repositories)),
+            )
+        )
+
+    def _grant_jobs(self, stack: cdk.Stack, key: kms.IKey, *, vpc: bool) -> None:
         role = self.role
         job_arns = [
             stack.format_arn(
@@ -259,23 +318,6 @@ class TrainingPipeline(Construct):
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
-        )
-        repositories = sorted(
-            {
-                f"arn:{stack.partition}:ecr:{region}:{account}:repository/{name}"
-                for account, region, name in IMAGE_PATTERN.findall(body)
-            }
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PullStepImages",
-                actions=[
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                ],
-                resources=repositories,
             )
         )
         role.add_to_principal_policy(
@@ -348,3 +390,23 @@ class TrainingPipeline(Construct):
             ],
             resource_arns=[self.pipeline_arn, f"{self.pipeline_arn}/execution/*"],
         )
+
+
+class _Produce:
+    """Calls ``function`` once, when CDK resolves the value (``cdk.Lazy`` producer)."""
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self._function = function
+
+    def produce(self) -> Any:
+        return self._function()
+
+
+@jsii.implements(cdk.IStableStringProducer)
+class _ProduceString(_Produce):
+    pass
+
+
+@jsii.implements(cdk.IStableListProducer)
+class _ProduceList(_Produce):
+    pass

@@ -18,7 +18,7 @@ def default_stages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, platfo
     """Every stage of the default config, built and synthesized once (cdk-nag included)."""
     app = make_app(outdir=tmp_path_factory.mktemp("cdk.out"))
     stages = platform_app.build(app)
-    app.synth()
+    platform_app.synth(app, stages)
     return stages
 
 
@@ -42,7 +42,7 @@ def synth() -> Iterator[Callable[..., dict[str, Any]]]:
     def run(mlops: dict[str, Any], outdir: Path | None = None) -> dict[str, Any]:
         app = make_app(mlops, outdir)
         stages = platform_app.build(app)
-        app.synth()
+        platform_app.synth(app, stages)
         return stages
 
     yield run

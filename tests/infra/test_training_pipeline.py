@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from cdk_helpers import make_app, mlops_config
+
+import app as platform_app
+from mlops import pipeline_definition
+from mlops.pipeline_definition import MAX_BODY_CHARS, PipelineInputs, check_body_size
 
 # The API each step type calls as the pipeline's role.
 STEP_ACTIONS = {
@@ -115,3 +122,62 @@ def test_prod_pipeline_is_scheduled_and_dev_is_not(templates: dict[str, Any]) ->
     assert prod["Properties"]["ScheduleExpression"] == "cron(0 3 ? * MON *)"
     assert "SageMakerPipelineParameters" in prod["Properties"]["Target"]
     assert schedules("dev") == []
+
+
+# --- errors synth reports before CloudFormation would --------------------------------
+
+
+def _dev_only() -> dict[str, Any]:
+    config = mlops_config()
+    config["defaultStages"] = ["dev"]
+    return config
+
+
+def test_a_failed_definition_is_reported_with_its_pipeline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A builder error (here: the size limit) names the pipeline and keeps its message."""
+
+    def too_large(inputs: PipelineInputs) -> None:
+        check_body_size("x" * (MAX_BODY_CHARS + 1))
+
+    monkeypatch.setattr(pipeline_definition, "build_definition", too_large)
+    monkeypatch.setattr(pipeline_definition, "_BUILDS", {})  # no build shared with other tests
+    app = make_app(_dev_only(), tmp_path)
+    stages = platform_app.build(app)
+    with pytest.raises(platform_app.SynthError) as raised:
+        platform_app.synth(app, stages)
+    assert raised.value.problems == [
+        "dev/Training/BreastCancerTrainingPipeline: DefinitionTooLargeError: Pipeline "
+        "definition is 1,048,577 characters; AWS::SageMaker::Pipeline PipelineDefinitionBody "
+        "allows at most 1,048,576. Reduce hyperparameters or environment, or upload the body "
+        "to S3 (PipelineDefinitionS3Location)."
+    ]
+
+
+def test_templates_over_the_cloudformation_limit_fail_synth(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    app = make_app(_dev_only(), tmp_path)
+    stages = platform_app.build(app)
+    monkeypatch.setattr(platform_app, "MAX_TEMPLATE_BYTES", 20_000)
+    with pytest.raises(platform_app.SynthError) as raised:
+        platform_app.synth(app, stages)
+    sizes = {
+        p.relative_to(tmp_path).as_posix(): p.stat().st_size
+        for p in tmp_path.rglob("*.template.json")
+    }
+    expected = [
+        f"{name} is {size:,} bytes; CloudFormation accepts at most 20,000. Fix: configure "
+        "fewer models per stage"
+        for name, size in sorted(sizes.items())
+        if size > 20_000
+    ]
+    assert expected and raised.value.problems == expected
+
+
+def test_default_templates_are_far_below_the_limit(default_stages: dict[str, Any]) -> None:
+    for stage in default_stages.values():
+        for stack in (stage.data, stage.training):
+            size = len(json.dumps(cdk.assertions.Template.from_stack(stack).to_json(), indent=1))
+            assert size < platform_app.MAX_TEMPLATE_BYTES / 4, stack.node.path

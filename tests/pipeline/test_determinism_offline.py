@@ -13,7 +13,11 @@ import pytest
 from pipeline_helpers import BINARY, REPO_ROOT
 from pytest_socket import SocketBlockedError, disable_socket, enable_socket
 
-from mlops.pipeline_definition import PipelineInputs, build_definition
+from mlops.pipeline_definition import (
+    PipelineInputs,
+    build_definition,
+    build_definition_in_background,
+)
 
 # Runs in a fresh interpreter: blocks every connection and DNS lookup *before* the SDK is
 # imported (the import itself is where a cold process would first reach out), builds the
@@ -115,3 +119,40 @@ def test_environment_restored():
     from sagemaker.mlops.workflow import steps
 
     assert isinstance(steps.LocalSagemakerClient, type)
+
+
+def test_background_build_equals_the_direct_one(built):
+    future = build_definition_in_background(BINARY)
+    assert future.result(timeout=120) == built["binary"]
+    # Equal inputs share one build; any difference builds again.
+    same = PipelineInputs(**{**BINARY.__dict__, "hyperparameters": dict(BINARY.hyperparameters)})
+    assert build_definition_in_background(same) is future
+    other = PipelineInputs(**{**BINARY.__dict__, "quality_threshold": 0.5})
+    assert build_definition_in_background(other) is not future
+    assert '"DefaultValue":0.5' in build_definition_in_background(other).result(timeout=120).body
+
+
+def test_background_build_rejects_bad_inputs_at_once():
+    bad = PipelineInputs(**{**BINARY.__dict__, "model_name": "Not Kebab"})
+    with pytest.raises(ValueError, match="model_name 'Not Kebab': must be kebab-case"):
+        build_definition_in_background(bad)
+
+
+def test_background_build_is_offline(built):
+    """The worker thread runs under the same guard: a socket attempt fails its build."""
+    inputs = PipelineInputs(**{**BINARY.__dict__, "model_name": "background-offline"})
+    disable_socket()
+    try:
+        with pytest.raises(SocketBlockedError):
+            _open_socket_on_the_worker().result(timeout=30)
+        assert build_definition_in_background(inputs).result(timeout=120).body
+    finally:
+        enable_socket()
+
+
+def _open_socket_on_the_worker():
+    import socket
+
+    from mlops import pipeline_definition
+
+    return pipeline_definition._WORKER.submit(socket.socket)
