@@ -37,7 +37,8 @@ synth: deps
 	npx cdk synth --quiet
 	@echo "Templates for every stage are in cdk.out/ (cdk.out/assembly-<stage>/)."
 
-test-infra: deps
+# The pipeline tests run the definition's Evaluate step in the steps venv.
+test-infra: deps steps-venv
 	$(PY) -m pytest tests --ignore=tests/steps -q -p no:cacheprovider
 
 test: test-infra test-steps

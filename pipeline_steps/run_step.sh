@@ -4,10 +4,11 @@
 # /opt/ml/processing/input/source/; this unpacks it and runs the named script with the
 # remaining arguments, so sibling modules (steplib/) import as they do locally.
 #   usage: run_step.sh <script.py> [script arguments...]
+# STEP_SOURCE_DIR replaces that directory when the step runs outside a container (tests).
 set -eu
 script="${1:?usage: run_step.sh <script.py> [arguments...]}"
 shift
-source_dir=/opt/ml/processing/input/source
+source_dir="${STEP_SOURCE_DIR:-/opt/ml/processing/input/source}"
 work_dir=$(mktemp -d)
 found=0
 for archive in "$source_dir"/*.zip; do
