@@ -25,6 +25,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 
 from constructs import Construct
+from constructs.mlflow_app import grant_tracking
 from constructs.model_registry import ModelPackageGroup
 from constructs.nag import (
     INLINE_POLICY,
@@ -76,6 +77,7 @@ class TrainingPipeline(Construct):
         vpc_subnets: list[ec2.ISubnet] | None = None,
         security_groups: list[ec2.ISecurityGroup] | None = None,
         enable_network_isolation: bool = True,
+        mlflow_app_arn: str | None = None,
     ) -> None:
         """Builds the definition and the resources around it.
 
@@ -92,7 +94,10 @@ class TrainingPipeline(Construct):
             security_groups: with ``vpc_subnets``, the groups attached to every job.
             enable_network_isolation: jobs' containers get no network access at all
                 (inputs and outputs are still moved by SageMaker). Turn off only for
-                scripts that must call out, e.g. to MLflow.
+                scripts that must call out.
+            mlflow_app_arn: a managed MLflow App: SageMaker logs each execution and the
+                training job (hyperparameters, metrics) to the experiment named after
+                the pipeline. Without it, nothing is tracked.
         """
         super().__init__(scope, id)
         stack = cdk.Stack.of(self)
@@ -126,6 +131,8 @@ class TrainingPipeline(Construct):
             subnet_count=len(subnets),
             security_group_count=len(groups),
             xgboost_version=model.algorithm.version,
+            use_mlflow=mlflow_app_arn is not None,
+            mlflow_experiment_name=pipeline_name,
         )
         # Rendered on a worker thread while CDK builds and synthesizes the rest; the body
         # and the image policy are filled in lazily, when the template is resolved.
@@ -152,6 +159,8 @@ class TrainingPipeline(Construct):
             "SchemaUri": schema.s3_object_url,
             "RawDataUri": raw_data_bucket.s3_url_for_object(model.data_prefix),
         }
+        if mlflow_app_arn is not None:
+            values["MlflowResourceArn"] = mlflow_app_arn
         values.update({f"SubnetId{i}": s.subnet_id for i, s in enumerate(subnets)})
         values.update({f"SecurityGroupId{i}": g.security_group_id for i, g in enumerate(groups)})
         self._values = values
@@ -177,6 +186,8 @@ class TrainingPipeline(Construct):
         raw_data_bucket.grant_read(self.role, f"{model.data_prefix}*")
         artifacts_bucket.grant_read_write(self.role, f"{model_prefix}*")
         model_package_group.grant_register(self.role)
+        if mlflow_app_arn is not None:
+            grant_tracking(self.role, mlflow_app_arn)
         self._grant_jobs(stack, encryption_key, vpc=bool(subnets))
         policy = default_policy_resource(self.role)
         # Jobs start as soon as an execution does: the policy must exist before the pipeline.

@@ -76,7 +76,7 @@ SUBSTITUTIONS: Mapping[str, str] = MappingProxyType(
         "SourceUri": "s3:// URI of the zipped pipeline_steps/ directory",
         "SchemaUri": "s3:// URI of the data schema JSON file",
         "RawDataUri": "s3:// URI (prefix) of the raw data; default of InputDataUri",
-        "MlflowTrackingArn": "ARN of the SageMaker managed MLflow app / tracking server",
+        "MlflowResourceArn": "ARN of the stage's SageMaker managed MLflow app",
         # SubnetId<i> / SecurityGroupId<i> are added per PipelineInputs counts.
     }
 )
@@ -108,7 +108,11 @@ class PipelineInputs:
         higher_is_better: True compares metric >= threshold, False metric <= threshold.
         subnet_count: 0 means no VPC config; otherwise ``SubnetId0..`` placeholders.
         security_group_count: number of ``SecurityGroupId0..`` placeholders.
-        use_mlflow: when True every job gets ``MLFLOW_TRACKING_URI=${MlflowTrackingArn}``.
+        use_mlflow: track in SageMaker managed MLflow (``${MlflowResourceArn}``): the
+            pipeline's ``MlflowConfig`` (one run per execution) and the training job's
+            (its hyperparameters and metrics). SageMaker logs them itself, so this works
+            with network isolation: no container talks to MLflow.
+        mlflow_experiment_name: MLflow experiment; defaults to ``model_name``.
         use_spot_training: managed spot training; checkpoints go to S3.
         max_wait_seconds: spot only; defaults to ``max_runtime_seconds`` when None.
         cache_expire_after: ISO 8601 duration, used when ``enable_step_caching``.
@@ -132,6 +136,7 @@ class PipelineInputs:
     subnet_count: int = 0
     security_group_count: int = 0
     use_mlflow: bool = False
+    mlflow_experiment_name: str = ""
     enable_step_caching: bool = True
     cache_expire_after: str = "P30D"
     default_approval_status: str = "PendingManualApproval"
@@ -165,10 +170,12 @@ class PipelineInputs:
                 f"max_wait_seconds {self.max_wait_seconds!r}: must be >= "
                 f"max_runtime_seconds ({self.max_runtime_seconds})"
             )
-        if self.use_mlflow and self.enable_network_isolation:
+        if self.mlflow_experiment_name and not re.fullmatch(
+            r"[a-zA-Z0-9\-_./]{1,256}", self.mlflow_experiment_name
+        ):
             found.append(
-                "use_mlflow True with enable_network_isolation True: isolated jobs have no "
-                "network route to MLflow; disable network isolation (keep the VPC) or MLflow"
+                f"mlflow_experiment_name {self.mlflow_experiment_name!r}: 1-256 letters, "
+                "digits and -_./"
             )
         if self.subnet_count < 0 or self.security_group_count < 0:
             found.append("subnet_count/security_group_count: must be >= 0")
@@ -256,8 +263,8 @@ def _placeholder_values(inputs: PipelineInputs) -> dict[str, str]:
         "SourceUri": f"s3://{_MARK}-sourceuri/source.zip",
         "SchemaUri": f"s3://{_MARK}-schemauri/schema.json",
         "RawDataUri": f"s3://{_MARK}-rawdatauri/raw",
-        "MlflowTrackingArn": (
-            f"arn:aws:sagemaker:{region}:{acct}:mlflow-tracking-server/{_MARK}-mlflowtrackingarn"
+        "MlflowResourceArn": (
+            f"arn:aws:sagemaker:{region}:{acct}:mlflow-app/{_MARK}-mlflowresourcearn"
         ),
     }
     for i in range(inputs.subnet_count):
@@ -390,6 +397,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     from sagemaker.core.network import NetworkConfig
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import (
+        MlflowConfig,
         ProcessingInput,
         ProcessingOutput,
         ProcessingS3Input,
@@ -509,9 +517,6 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     subnets = [ph[f"SubnetId{i}"] for i in range(inputs.subnet_count)]
     security_groups = [ph[f"SecurityGroupId{i}"] for i in range(inputs.security_group_count)]
     env: dict[str, Any] = {}
-    if inputs.use_mlflow:
-        env["MLFLOW_TRACKING_URI"] = ph["MlflowTrackingArn"]
-        env["MLFLOW_EXPERIMENT_NAME"] = inputs.model_name
 
     sklearn_image = _image_uri("sklearn", inputs.region, inputs.sklearn_version, "training")
     sklearn_inference_image = _image_uri(
@@ -800,10 +805,23 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         else_steps=[step_fail],
     )
 
+    mlflow = None
+    if inputs.use_mlflow:
+        mlflow = MlflowConfig(
+            mlflow_resource_arn=ph["MlflowResourceArn"],
+            mlflow_experiment_name=inputs.mlflow_experiment_name or inputs.model_name,
+        )
     pipeline = Pipeline(
         name=f"{inputs.model_name}-training",
         parameters=parameters,
         steps=[step_pre, step_train, step_eval, step_check],
         sagemaker_session=session,
+        mlflow_config=mlflow,
     )
-    return pipeline.definition()
+    definition = json.loads(pipeline.definition())
+    if mlflow is not None:
+        # ModelTrainer has no MLflow option; CreateTrainingJob has (SageMaker logs the
+        # job's hyperparameters and metrics to the experiment).
+        (train,) = [s for s in definition["Steps"] if s["Name"] == STEP_TRAIN]
+        train["Arguments"]["MlflowConfig"] = definition["MlflowConfig"]
+    return json.dumps(definition)

@@ -14,6 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
+from constructs.mlflow_app import MlflowApp
 from constructs.model_registry import ModelPackageGroup
 from constructs.network import PrivateNetwork
 from constructs.secure_bucket import AccessLogsBucket, SecureBucket
@@ -32,6 +33,8 @@ class DataStack(cdk.Stack):
             other stacks import these buckets' ARNs by.
         access_logs_bucket: S3 server access logs of the three buckets above.
         model_package_groups: one per configured model, by model name.
+        mlflow: the stage's managed MLflow App, or None when ``mlflow.enabled`` is false.
+        mlflow_app_arn_export: name of the export of the App's ARN (None without one).
     """
 
     def __init__(
@@ -158,6 +161,18 @@ class DataStack(cdk.Stack):
                 reader_account_ids=stage.model_reader_accounts,
                 removal_policy=removal,
             )
+
+        self.mlflow: MlflowApp | None = None
+        self.mlflow_app_arn_export: str | None = None
+        if stage.mlflow.enabled:
+            self.mlflow = MlflowApp(
+                self,
+                "Mlflow",
+                app_name=f"mlops-{stage_name}",
+                artifacts_bucket=self.artifacts_bucket,
+                removal_policy=removal,
+            )
+            self.mlflow_app_arn_export = self._export("MlflowAppArn", self.mlflow.app_arn)
         _quiet_auto_delete_provider_lint(self)
 
     def _export(self, name: str, value: str) -> str:

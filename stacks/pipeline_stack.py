@@ -49,6 +49,9 @@ class PipelineStack(cdk.Stack):
             bucket_arn=cdk.Fn.import_value(data.artifacts_bucket_arn_export),
             encryption_key=data.data_key,
         )
+        mlflow_app_arn = (
+            cdk.Fn.import_value(data.mlflow_app_arn_export) if data.mlflow_app_arn_export else None
+        )
         self.pipelines: dict[str, TrainingPipeline] = {}
         for model in models:
             pipeline = TrainingPipeline(
@@ -63,6 +66,7 @@ class PipelineStack(cdk.Stack):
                 model_package_group=data.model_package_groups[model.name],
                 vpc_subnets=list(data.network.subnets.subnets),
                 security_groups=[data.network.job_security_group],
+                mlflow_app_arn=mlflow_app_arn,
             )
             self.pipelines[model.name] = pipeline
             cdk.CfnOutput(

@@ -88,7 +88,7 @@ def test_substitution_names(built):
         "SubnetId0",
         "SubnetId1",
         "SecurityGroupId0",
-        "MlflowTrackingArn",
+        "MlflowResourceArn",
     }
 
 
@@ -123,7 +123,7 @@ def test_invalid_inputs_list_every_problem():
             "training_instance_count": 0,
             "subnet_count": 1,
             "cache_expire_after": "30 days",
-            "use_mlflow": True,
+            "mlflow_experiment_name": "dev experiment",
         }
     )
     with pytest.raises(ValueError) as error:
@@ -136,7 +136,7 @@ def test_invalid_inputs_list_every_problem():
         "training_instance_count",
         "subnet_count",
         "cache_expire_after",
-        "use_mlflow",
+        "mlflow_experiment_name",
     ):
         assert field in message
 

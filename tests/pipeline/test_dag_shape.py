@@ -194,7 +194,13 @@ def test_training_settings(definitions):
         "SecurityGroupIds": ["${SecurityGroupId0}"],
         "Subnets": ["${SubnetId0}", "${SubnetId1}"],
     }
-    assert spot["Environment"]["MLFLOW_TRACKING_URI"] == "${MlflowTrackingArn}"
+    # MLflow: SageMaker logs the training job and the execution (no container calls out).
+    mlflow = {"MlflowResourceArn": "${MlflowResourceArn}", "MlflowExperimentName": "wine"}
+    assert spot["MlflowConfig"] == mlflow
+    assert definitions["multiclass"]["MlflowConfig"] == mlflow
+    assert "Environment" not in spot or not any("MLFLOW" in k for k in spot["Environment"])
+    assert definitions["binary"]["MlflowConfig"] is None
+    assert "MlflowConfig" not in steps_by_name(definitions["binary"])["Train"]["Arguments"]
     assert "CacheConfig" not in steps_by_name(definitions["multiclass"])["Train"]
 
 

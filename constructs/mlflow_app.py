@@ -1,0 +1,88 @@
+"""The stage's SageMaker managed MLflow App: where pipelines track experiments.
+
+An ``AWS::SageMaker::MlflowApp`` (serverless: no tracking-server size to pick or pay for
+while idle) with its artifact store in the stage's artifacts bucket, under ``mlflow/``.
+SageMaker itself logs to it (the pipeline's and the training job's ``MlflowConfig``), so
+jobs keep network isolation.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+
+from constructs import Construct
+from constructs.nag import (
+    INLINE_POLICY,
+    INLINE_POLICY_REASON,
+    acknowledge,
+    acknowledge_wildcards,
+    default_policy_resource,
+)
+
+ARTIFACT_PREFIX = "mlflow/"
+#: What a principal needs to track runs in an MLflow App (every MLflow REST call).
+TRACKING_ACTIONS = ("sagemaker:CallMlflowAppApi", "sagemaker:DescribeMlflowApp")
+
+
+class MlflowApp(Construct):
+    """A managed MLflow App and the role it reads and writes its artifact store with.
+
+    Attributes:
+        app_arn: the App's ARN (what ``MlflowConfig.MlflowResourceArn`` takes).
+        resource: the ``CfnMlflowApp``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        app_name: str,
+        artifacts_bucket: s3.IBucket,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        """
+        Args:
+            app_name: 1-256 letters, digits and hyphens, unique in the account and region.
+            artifacts_bucket: holds the artifact store under ``mlflow/`` (its key too).
+            removal_policy: RETAIN keeps the experiments when the stack goes.
+        """
+        super().__init__(scope, id)
+        role = iam.Role(
+            self,
+            "ArtifactStoreRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"Lets the {app_name} MLflow App use its artifact store",
+        )
+        artifacts_bucket.grant_read_write(role, f"{ARTIFACT_PREFIX}*")
+        policy = default_policy_resource(role)
+        acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
+        acknowledge_wildcards(
+            policy,
+            "Compensating controls: S3 object actions are limited to the artifact store "
+            f"prefix ({ARTIFACT_PREFIX}) of the stage's artifacts bucket, KMS actions to the "
+            "bucket's key; only the SageMaker service can assume the role.",
+        )
+        self.resource = sagemaker.CfnMlflowApp(
+            self,
+            "Resource",
+            name=app_name,
+            artifact_store_uri=artifacts_bucket.s3_url_for_object(ARTIFACT_PREFIX),
+            role_arn=role.role_arn,
+            # Models are registered by the pipelines, after the quality gate.
+            model_registration_mode="AutoModelRegistrationDisabled",
+            weekly_maintenance_window_start="Sun:03:00",
+        )
+        self.resource.node.add_dependency(role.node.find_child("DefaultPolicy"))
+        self.resource.apply_removal_policy(removal_policy)
+        self.app_arn = self.resource.attr_arn
+
+
+def grant_tracking(grantee: iam.IGrantable, app_arn: str) -> iam.Grant:
+    """Lets ``grantee`` (e.g. a pipeline's execution role) track runs in the App."""
+    return iam.Grant.add_to_principal(
+        grantee=grantee, actions=list(TRACKING_ACTIONS), resource_arns=[app_arn]
+    )
