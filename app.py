@@ -98,7 +98,8 @@ def synth(app: cdk.App, stages: dict[str, MlopsStage]) -> cx_api.CloudAssembly:
 
 def main() -> None:
     # One short-lived process: cyclic garbage is not worth collecting while the SDK's
-    # ~300,000 objects are alive (measured: ~0.4 s during the build, ~0.6 s at exit).
+    # ~300,000 objects are alive (measured: ~0.4 s during the build, ~0.6 s at exit; peak
+    # memory is the same either way, ~580 MB with 20 models).
     gc.disable()
     # The CDK CLI asks apps not to fail on validation findings; the platform's gate is that
     # an unacknowledged cdk-nag finding fails `cdk synth` (and so `make synth` and CI).
