@@ -527,7 +527,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         "xgboost", inputs.region, inputs.xgboost_version, "inference"
     )
 
-    def processor(base_job_name: str, image_uri: str) -> Any:
+    def processor(base_job_name: str, image_uri: str, instance_count: Any = p_proc_count) -> Any:
         return ScriptProcessor(
             role=role,
             image_uri=image_uri,
@@ -538,7 +538,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 "-c",
                 'exec /bin/sh /opt/ml/processing/input/code/*.sh "$@"',
             ],
-            instance_count=p_proc_count,
+            instance_count=instance_count,
             instance_type=p_proc_type,
             volume_size_in_gb=inputs.processing_volume_size_gb,
             volume_kms_key=kms,
@@ -606,6 +606,9 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 inputs.problem_type,
                 "--output-dir",
                 "/opt/ml/processing/output",
+                # One training file per training instance (ShardedByS3Key needs as many).
+                "--train-shards",
+                Join(on="", values=[p_train_count]),
             ],
         ),
         cache_config=cache,
@@ -687,7 +690,8 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         name=STEP_EVALUATE,
         # Evaluate loads the booster, so it runs in the XGBoost image (the scikit-learn
         # image has no xgboost); the same image trains the model.
-        step_args=processor(f"{inputs.model_name}-evaluate", xgboost_image).run(
+        # One instance: the metrics are computed over the whole test split.
+        step_args=processor(f"{inputs.model_name}-evaluate", xgboost_image, 1).run(
             code=ph["CodeUri"],
             inputs=[
                 source_input,

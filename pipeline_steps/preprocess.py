@@ -5,11 +5,18 @@ Parquet (one file or every file under the input prefix), validates it against th
 schema, makes a seeded (stratified for classification) train/validation/test split, fits
 the feature transform on the training rows, and writes:
 
-* ``train/train.csv``, ``validation/validation.csv``: label first, no header (built-in XGBoost CSV)
+* ``train/train.csv`` (or ``--train-shards`` numbered parts, so that each training instance
+  gets its own file under ``ShardedByS3Key``), ``validation/validation.csv``: label first,
+  no header (built-in XGBoost CSV)
 * ``test/test.csv``: the raw test rows with header (record id, event time, target, features)
 * ``baseline/baseline.parquet`` and ``baseline/statistics.json``: what drift checks compare against
 * ``transform/transform.json`` and ``transform/model.tar.gz``: the fitted transform, packaged
   as a scikit-learn serving model with ``inference.py``
+
+On a multi-instance processing job every instance reads all rows and computes the same
+seeded split and fit; the training shards are divided between the instances (shard ``i``
+is written by instance ``i mod count``), and the first instance writes everything else.
+Uploads to one S3 prefix then add up to the single-instance output.
 
 Bad data exits with code 2 and one message naming file, column and problem; nothing is
 written to the output directory unless every output was produced.
@@ -32,8 +39,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from steplib import artifacts, drift, rawio, transform
-from steplib.errors import run_main
+from steplib import artifacts, cluster, drift, rawio, transform
+from steplib.errors import DataError, run_main
 from steplib.schema import check_problem_type, load_schema
 
 LOG = logging.getLogger("pipeline_steps.preprocess")
@@ -53,6 +60,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--validation-fraction", type=float, default=0.15)
     p.add_argument("--test-fraction", type=float, default=0.15)
+    p.add_argument(
+        "--train-shards", type=int, default=1, help="training files (one per training instance)"
+    )
+    p.add_argument("--resource-config", default=str(cluster.RESOURCE_CONFIG))
     return p.parse_args(argv)
 
 
@@ -73,8 +84,16 @@ def preprocess(
     seed: int = 42,
     validation_fraction: float = 0.15,
     test_fraction: float = 0.15,
+    train_shards: int = 1,
+    host: tuple[int, int] = (0, 1),
 ) -> dict:
-    """Run the whole step; returns a summary (row counts, timings). See the module docstring."""
+    """Run the whole step; returns a summary (row counts, timings). See the module docstring.
+
+    ``host`` is ``(index, count)`` of this instance (see :func:`steplib.cluster.current_host`).
+    """
+    if train_shards < 1:
+        raise DataError("--train-shards", None, f"got {train_shards}; must be 1 or more")
+    leader = host[0] == 0
     timings = {}
     t0 = time.perf_counter()
     schema = load_schema(schema_path)
@@ -94,6 +113,13 @@ def preprocess(
         strata, problem_type, seed, validation_fraction, test_fraction, source
     )
     train = frame.iloc[train_idx]
+    if len(train) < train_shards:
+        raise DataError(
+            input_dir,
+            None,
+            f"the training split has {len(train)} rows, fewer than the {train_shards} shards "
+            "asked for (one per training instance): use fewer training instances",
+        )
     spec = transform.fit_transform_spec(train, schema, problem_type)
     timings["validate_split_fit_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -103,6 +129,17 @@ def preprocess(
     ):
         # pyarrow's writers and numpy's sorts release the GIL: the baseline and the test
         # split are written while the training matrices are encoded in parallel chunks.
+        names = cluster.shard_names("train", train_shards)
+        bounds = np.array_split(np.arange(len(train)), train_shards)
+        for i in cluster.my_shards(train_shards, host):
+            rows = train.iloc[bounds[i]]
+            y = transform.encode_labels(spec, rows[schema.target_name], source)
+            x = transform.apply_transform(spec, rows)
+            rawio.write_matrix_csv(staging / "train" / names[i], np.column_stack([y, x]), pool)
+        if not leader:
+            timings["transform_write_s"] = time.perf_counter() - t
+            LOG.info("preprocess done on host %d of %d: train shards only", host[0] + 1, host[1])
+            return {"host": host[0] + 1, "hosts": host[1], "timings": timings}
         raw_cols = rawio.required_columns(schema)
         test_job = pool.submit(
             rawio.write_table_csv,
@@ -117,10 +154,12 @@ def preprocess(
         baseline_job = pool.submit(
             _write_baseline, staging / "baseline", sample[schema.feature_names], schema, len(train)
         )
-        for name, part in (("train", train), ("validation", frame.iloc[val_idx])):
-            y = transform.encode_labels(spec, part[schema.target_name], source)
-            x = transform.apply_transform(spec, part)
-            rawio.write_matrix_csv(staging / name / f"{name}.csv", np.column_stack([y, x]), pool)
+        validation = frame.iloc[val_idx]
+        y = transform.encode_labels(spec, validation[schema.target_name], source)
+        x = transform.apply_transform(spec, validation)
+        rawio.write_matrix_csv(
+            staging / "validation" / "validation.csv", np.column_stack([y, x]), pool
+        )
         artifacts.write_transform_package(spec, staging / "transform")
         test_job.result()
         baseline_job.result()
@@ -133,6 +172,8 @@ def preprocess(
             "model_features": len(spec["outputColumns"]),
             "labels": spec["labels"],
             "seed": seed,
+            "train_shards": train_shards,
+            "hosts": host[1],
         }
         (staging / "transform" / "preprocess_summary.json").write_text(
             json.dumps(summary, indent=2)
@@ -153,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.seed,
         args.validation_fraction,
         args.test_fraction,
+        args.train_shards,
+        cluster.current_host(Path(args.resource_config)),
     )
 
 

@@ -226,3 +226,21 @@ def test_register_model(definitions):
         {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"},
         "statistics.json",
     ]
+
+
+@pytest.mark.parametrize("key", list(ALL_INPUTS))
+def test_scaling_past_one_instance(definitions, key):
+    """Preprocess writes one training file per training instance (ShardedByS3Key needs as
+    many) and runs on ProcessingInstanceCount instances; Evaluate on one (global metrics)."""
+    steps = steps_by_name(definitions[key])
+    pre = steps["Preprocess"]["Arguments"]
+    args = pre["AppSpecification"]["ContainerArguments"]
+    shards = args[args.index("--train-shards") + 1]
+    assert shards == {
+        "Std:Join": {"On": "", "Values": [{"Get": "Parameters.TrainingInstanceCount"}]}
+    }
+    assert pre["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {
+        "Get": "Parameters.ProcessingInstanceCount"
+    }
+    evaluate = steps["Evaluate"]["Arguments"]["ProcessingResources"]["ClusterConfig"]
+    assert evaluate["InstanceCount"] == 1
