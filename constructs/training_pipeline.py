@@ -35,12 +35,8 @@ from constructs.nag import (
     default_policy_resource,
 )
 from mlops.config import GATE_METRICS, ModelConfig, PipelineSettings
-from mlops.pipeline_definition import (
-    BuiltDefinition,
-    PipelineInputs,
-    build_definition_in_background,
-    check_body_size,
-)
+from mlops.definition_worker import build_definition_in_background
+from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, check_body_size
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STEPS_DIR = PROJECT_ROOT / "pipeline_steps"
@@ -134,7 +130,7 @@ class TrainingPipeline(Construct):
             use_mlflow=mlflow_app_arn is not None,
             mlflow_experiment_name=pipeline_name,
         )
-        # Rendered on a worker thread while CDK builds and synthesizes the rest; the body
+        # Rendered in a worker process while CDK builds and synthesizes the rest; the body
         # and the image policy are filled in lazily, when the template is resolved.
         self._definition = build_definition_in_background(inputs)
 

@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
 import json
 import re
-import threading
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
@@ -46,9 +43,7 @@ __all__ = [
     "DefinitionTooLargeError",
     "PipelineInputs",
     "build_definition",
-    "build_definition_in_background",
     "check_body_size",
-    "import_sdk_in_background",
     "metric_json_path",
 ]
 
@@ -323,17 +318,8 @@ def build_definition(inputs: PipelineInputs) -> BuiltDefinition:
     return BuiltDefinition(body=body, substitutions={n: descriptions[n] for n in sorted(used)})
 
 
-# --------------------------------------------------------------------------- background builds
-# Importing the SDK (~4 s) and rendering (~0.2 s a model) is pure Python work that needs
-# nothing from CDK. One worker thread does it while the main thread waits on the jsii
-# kernel (Node.js builds and synthesizes the constructs), so the two overlap on separate
-# cores. One thread, not several: the SDK keeps the step being built in module state.
-
-_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-definitions")
-_BUILDS: dict[str, Future[BuiltDefinition]] = {}
-_BUILDS_LOCK = threading.Lock()
-
-#: The SDK modules a build imports (``_render_with_sdk`` and ``offline_sdk``).
+#: The SDK modules a build imports (``_render_with_sdk`` and ``offline_sdk``); the
+#: definition worker imports them up front.
 SDK_MODULES = (
     "sagemaker.core.processing",
     "sagemaker.core.model_registry",
@@ -343,33 +329,6 @@ SDK_MODULES = (
     "sagemaker.mlops.workflow.model_step",
     "sagemaker.train.model_trainer",
 )
-
-
-def import_sdk_in_background(region: str) -> Future[None]:
-    """Start importing the SDK on the worker thread (offline), ahead of the first build."""
-
-    def warm_up() -> None:
-        with offline_sdk(region):
-            for module in SDK_MODULES:
-                importlib.import_module(module)
-
-    return _WORKER.submit(warm_up)
-
-
-def build_definition_in_background(inputs: PipelineInputs) -> Future[BuiltDefinition]:
-    """:func:`build_definition` on the worker thread; same inputs share one build.
-
-    Invalid inputs raise here, at once; every other error (SDK, size limit) is raised by
-    the future's ``result()``.
-    """
-    problems = inputs.problems()
-    if problems:
-        raise ValueError("Invalid PipelineInputs:\n  - " + "\n  - ".join(problems))
-    key = inputs.key()
-    with _BUILDS_LOCK:
-        if key not in _BUILDS:
-            _BUILDS[key] = _WORKER.submit(build_definition, inputs)
-        return _BUILDS[key]
 
 
 @functools.lru_cache(maxsize=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,11 +14,8 @@ import pytest
 from pipeline_helpers import BINARY, REPO_ROOT
 from pytest_socket import SocketBlockedError, disable_socket, enable_socket
 
-from mlops.pipeline_definition import (
-    PipelineInputs,
-    build_definition,
-    build_definition_in_background,
-)
+from mlops.definition_worker import build_definition_in_background
+from mlops.pipeline_definition import PipelineInputs, build_definition
 
 # Runs in a fresh interpreter: blocks every connection and DNS lookup *before* the SDK is
 # imported (the import itself is where a cold process would first reach out), builds the
@@ -138,21 +136,40 @@ def test_background_build_rejects_bad_inputs_at_once():
         build_definition_in_background(bad)
 
 
-def test_background_build_is_offline(built):
-    """The worker thread runs under the same guard: a socket attempt fails its build."""
-    inputs = PipelineInputs(**{**BINARY.__dict__, "model_name": "background-offline"})
-    disable_socket()
-    try:
-        with pytest.raises(SocketBlockedError):
-            _open_socket_on_the_worker().result(timeout=30)
-        assert build_definition_in_background(inputs).result(timeout=120).body
-    finally:
-        enable_socket()
+def test_background_build_errors_keep_their_type():
+    inputs = PipelineInputs(**{**BINARY.__dict__, "region": "ap-east-2"})
+    with pytest.raises(ValueError, match="Unsupported region: ap-east-2"):
+        build_definition_in_background(inputs).result(timeout=120)
 
 
-def _open_socket_on_the_worker():
-    import socket
+def test_the_worker_builds_with_the_network_denied(built):
+    """The worker process, as the app starts it, answers with no network at all."""
+    request = {
+        "id": 7,
+        "inputs": {**BINARY.__dict__, "hyperparameters": dict(BINARY.hyperparameters)},
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops.definition_worker"],
+        input=json.dumps(request) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["id"] == 7 and reply["body"] == built["binary"].body
 
-    from mlops import pipeline_definition
 
-    return pipeline_definition._WORKER.submit(socket.socket)
+def test_the_worker_network_guard_is_effective():
+    code = (
+        "from mlops.definition_worker import deny_network\n"
+        "deny_network()\n"
+        "import socket\n"
+        "socket.create_connection(('192.0.2.1', 443), timeout=1)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
+    )
+    assert result.returncode != 0
+    assert "network access is disabled in the definition worker" in result.stderr
