@@ -316,6 +316,23 @@ class ModelConfig(_Model):
     quality_gate: QualityGate
     drift: DriftSettings = DriftSettings()
 
+    @field_validator("hyperparameters")
+    @classmethod
+    def _hyperparameters(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
+        # CreateTrainingJob's limits (botocore HyperParameters): at most 100 entries, keys
+        # up to 256 characters, values (as sent: strings) up to 2,500.
+        if len(value) > 100:
+            raise ValueError(f"{len(value)} entries; at most 100. Fix: drop unused ones")
+        for key, item in value.items():
+            if not 1 <= len(key) <= 256:
+                raise ValueError(f"key {key[:40]!r}... is {len(key)} characters; 1-256 allowed")
+            if len(str(item)) > 2500:
+                raise ValueError(
+                    f"{key!r} is {len(str(item))} characters long; CreateTrainingJob accepts "
+                    "at most 2,500. Fix: shorten the value"
+                )
+        return value
+
     @field_validator("data_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:

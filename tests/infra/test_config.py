@@ -133,6 +133,16 @@ BAD_CONFIGS: list[tuple[str, Edit, tuple[str, ...]]] = [
         ("models[0:breast-cancer]", "objective 'reg:squarederror' does not fit"),
     ),
     (
+        "hyperparameter-value-too-long",
+        lambda c: model(c)["hyperparameters"].update(eval_metric="auc," * 700),
+        ("models[0:breast-cancer].hyperparameters", "'eval_metric' is 2800 characters", "2,500"),
+    ),
+    (
+        "too-many-hyperparameters",
+        lambda c: model(c)["hyperparameters"].update({f"p{i}": 1 for i in range(100)}),
+        ("models[0:breast-cancer].hyperparameters", "entries; at most 100"),
+    ),
+    (
         "bad-problem-type",
         lambda c: model(c).update(problemType="classification"),
         ("models[0:breast-cancer].problemType", "binary_classification"),
