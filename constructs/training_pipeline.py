@@ -9,6 +9,7 @@ role's least-privilege policy. See docs/adr/0002-pipeline-definition-built-offli
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,8 @@ STEPS_DIR = PROJECT_ROOT / "pipeline_steps"
 RUNNER = STEPS_DIR / "run_step.sh"
 # Files that are not step code: never shipped, never part of the asset hash.
 ASSET_EXCLUDES = ["__pycache__", "**/__pycache__", "*.pyc", ".pytest_cache"]
+#: A build takes well under a second once the SDK is imported; this only stops a hang.
+BUILD_TIMEOUT_SECONDS = 300
 IMAGE_PATTERN = re.compile(
     r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+):"
 )
@@ -202,7 +205,7 @@ class TrainingPipeline(Construct):
 
         # After the wildcard acknowledgements, which resolve the policy: resolving this
         # statement waits for the definition. Its resources have no wildcard.
-        self._grant_image_pulls(stack)
+        self._grant_image_pulls()
 
         if settings.schedule_expression:
             self._schedule(settings.schedule_expression)
@@ -210,7 +213,13 @@ class TrainingPipeline(Construct):
     @property
     def definition(self) -> BuiltDefinition:
         """The rendered definition (waits for the background build)."""
-        built = self._definition.result()
+        try:
+            built = self._definition.result(timeout=BUILD_TIMEOUT_SECONDS)
+        except concurrent.futures.TimeoutError as error:
+            raise TimeoutError(
+                f"{self.node.path}: the pipeline definition was not built within "
+                f"{BUILD_TIMEOUT_SECONDS} s (the definition worker is stuck or starved)"
+            ) from error
         check_body_size(built.body)
         missing = sorted(set(built.substitutions) - set(self._values))
         if missing:
@@ -245,7 +254,7 @@ class TrainingPipeline(Construct):
             }
         )
 
-    def _grant_image_pulls(self, stack: cdk.Stack) -> None:
+    def _grant_image_pulls(self) -> None:
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="PullStepImages",
