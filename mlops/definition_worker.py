@@ -81,8 +81,12 @@ class DefinitionWorker:
             request_id = next(self._ids)
             self._pending[request_id] = future
             assert self._process.stdin is not None
-            self._process.stdin.write(json.dumps({"id": request_id, "inputs": fields}) + "\n")
-            self._process.stdin.flush()
+            try:
+                self._process.stdin.write(json.dumps({"id": request_id, "inputs": fields}) + "\n")
+                self._process.stdin.flush()
+            except BrokenPipeError:  # died since the check; the reader fails the rest
+                self._pending.pop(request_id)
+                future.set_exception(WorkerError(self._exit_message()))
         return future
 
     def close(self) -> None:

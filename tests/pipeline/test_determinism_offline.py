@@ -173,3 +173,16 @@ def test_the_worker_network_guard_is_effective():
     )
     assert result.returncode != 0
     assert "network access is disabled in the definition worker" in result.stderr
+
+
+def test_a_dead_worker_fails_its_builds_instead_of_hanging():
+    from mlops.definition_worker import DefinitionWorker, WorkerError
+
+    worker = DefinitionWorker()
+    pending = worker.submit(BINARY)  # the worker is still importing the SDK
+    worker._process.kill()
+    with pytest.raises(WorkerError, match="exited with code -9"):
+        pending.result(timeout=30)
+    with pytest.raises(WorkerError, match="exited with code -9"):
+        worker.submit(BINARY).result(timeout=30)
+    worker.close()
