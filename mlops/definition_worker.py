@@ -102,8 +102,10 @@ class DefinitionWorker:
             with self._lock:
                 future = self._pending.pop(reply["id"])
             if "error" in reply:
-                error_type = _ERRORS.get(reply["error"], WorkerError)
-                future.set_exception(error_type(reply["message"]))
+                if reply["error"] in _ERRORS:
+                    future.set_exception(_ERRORS[reply["error"]](reply["message"]))
+                else:  # keep the builder's own error name in the message
+                    future.set_exception(WorkerError(f"{reply['error']}: {reply['message']}"))
             else:
                 future.set_result(BuiltDefinition(reply["body"], reply["substitutions"]))
         self._process.wait()

@@ -18,3 +18,17 @@ def run_script(script: str, *args: object) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(STEPS / script), *map(str, args)], capture_output=True, text=True
     )
+
+
+BC_SCHEMA = REPO / "data" / "schemas" / "breast-cancer.json"
+
+
+def run_preprocess(
+    input_path: Path, output_dir: Path, *extra: object
+) -> subprocess.CompletedProcess:
+    """preprocess.py on breast-cancer data (binary classification) into ``output_dir``."""
+    return run_script(
+        "preprocess.py",
+        "--input-dir", input_path, "--schema", BC_SCHEMA,
+        "--problem-type", "binary_classification", "--output-dir", output_dir, *extra,
+    )  # fmt: skip

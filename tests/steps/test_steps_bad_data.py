@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from steps_helpers import REPO, run_script
+from steps_helpers import BC_SCHEMA, REPO, run_preprocess, run_script
 
-BC_SCHEMA = REPO / "data/schemas/breast-cancer.json"
 BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
 
 
@@ -19,18 +18,7 @@ def raw_frame() -> pd.DataFrame:
 
 def preprocess(tmp_path: Path, input_path: Path):
     out = tmp_path / "out"
-    proc = run_script(
-        "preprocess.py",
-        "--input-dir",
-        input_path,
-        "--schema",
-        BC_SCHEMA,
-        "--problem-type",
-        "binary_classification",
-        "--output-dir",
-        out,
-    )
-    return proc, out
+    return run_preprocess(input_path, out), out
 
 
 def assert_clean_failure(proc, out: Path, *needles: str) -> None:

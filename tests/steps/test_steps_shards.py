@@ -10,18 +10,13 @@ import numpy as np
 import pytest
 from steplib import cluster, rawio
 from steplib.errors import DataError
-from steps_helpers import REPO, run_script
+from steps_helpers import REPO, run_preprocess
 
 RAW = REPO / "data" / "raw" / "breast-cancer"
-SCHEMA = REPO / "data" / "schemas" / "breast-cancer.json"
 
 
 def _preprocess(out: Path, *extra: object) -> None:
-    result = run_script(
-        "preprocess.py",
-        "--input-dir", RAW, "--schema", SCHEMA, "--problem-type", "binary_classification",
-        "--output-dir", out, *extra,
-    )  # fmt: skip
+    result = run_preprocess(RAW, out, *extra)
     assert result.returncode == 0, result.stderr
 
 
@@ -71,11 +66,7 @@ def test_hosts_divide_the_shards_and_only_the_first_writes_the_rest(
 
 
 def test_more_shards_than_training_rows_is_rejected(tmp_path: Path) -> None:
-    result = run_script(
-        "preprocess.py",
-        "--input-dir", RAW, "--schema", SCHEMA, "--problem-type", "binary_classification",
-        "--output-dir", tmp_path / "out", "--train-shards", 100_000,
-    )  # fmt: skip
+    result = run_preprocess(RAW, tmp_path / "out", "--train-shards", 100_000)
     assert result.returncode == 2
     assert "fewer than the 100000 shards" in result.stderr
     assert not (tmp_path / "out").exists()
