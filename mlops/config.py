@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -27,42 +28,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from pipeline_steps.steplib import contract
+
 CONTEXT_KEY = "mlops"
-
-ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]
-
-# Metric keys written by pipeline_steps/evaluate.py, per problem type, and whether a larger
-# value is better (the quality gate compares in that direction).
-GATE_METRICS: dict[str, dict[str, bool]] = {
-    "binary_classification": {
-        "auc": True,
-        "accuracy": True,
-        "f1": True,
-        "precision": True,
-        "recall": True,
-    },
-    "multiclass_classification": {
-        "accuracy": True,
-        "weighted_f1": True,
-        "weighted_precision": True,
-        "weighted_recall": True,
-    },
-    "regression": {"r2": True, "rmse": False, "mae": False, "mse": False},
-}
-
-# Built-in XGBoost objectives that fit each problem type.
-OBJECTIVES: dict[str, tuple[str, ...]] = {
-    "binary_classification": ("binary:logistic", "binary:logitraw", "binary:hinge"),
-    "multiclass_classification": ("multi:softprob", "multi:softmax"),
-    "regression": (
-        "reg:squarederror",
-        "reg:squaredlogerror",
-        "reg:pseudohubererror",
-        "reg:absoluteerror",
-        "reg:tweedie",
-        "reg:gamma",
-    ),
-}
 
 # Versions of the built-in XGBoost algorithm image that the SDK's offline tables know.
 XGBOOST_VERSIONS = ("1.7-1", "3.0-5")
@@ -70,6 +38,9 @@ XGBOOST_VERSIONS = ("1.7-1", "3.0-5")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
 TAG_KEY_PATTERN = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
+TAG_VALUE_PATTERN = re.compile(r"^[\w.:/=+\-@ ]{0,256}$")
+#: Every subnet the stage's VPC gets is a /24, one per Availability Zone.
+SUBNET_PREFIX = 24
 
 
 def pascal_case(name: str) -> str:
@@ -90,14 +61,19 @@ class ConfigError(ValueError):
 
 
 @cache
+def _botocore() -> botocore.session.Session:
+    """One botocore session: it caches the data files (service model, endpoints) it reads."""
+    return botocore.session.get_session()
+
+
+@cache
 def _sagemaker_regions() -> frozenset[str]:
-    return frozenset(botocore.session.get_session().get_available_regions("sagemaker"))
+    return frozenset(_botocore().get_available_regions("sagemaker"))
 
 
 @cache
 def _instance_types(shape: str) -> frozenset[str]:
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return frozenset(model.shape_for(shape).enum)
+    return frozenset(_botocore().get_service_model("sagemaker").shape_for(shape).enum)
 
 
 def _region(value: str) -> str:
@@ -269,22 +245,38 @@ class StageConfig(_Model):
                 f"tag keys {bad!r} are not allowed. Fix: use 1-128 letters, digits, spaces and "
                 "_.:/=+-@, not starting with 'aws:'"
             )
+        bad = [k for k, v in value.items() if not TAG_VALUE_PATTERN.fullmatch(v)]
+        if bad:
+            raise ValueError(
+                f"the values of tags {bad!r} are not allowed. Fix: use at most 256 letters, "
+                "digits, spaces and _.:/=+-@"
+            )
         return value
 
 
 class QualityGate(_Model):
-    """The evaluation metric a model must reach before it is registered."""
+    """The evaluation metric a model must reach before it is registered (see the contract's
+    gate metrics for the names and directions)."""
 
     metric: str
     threshold: float = Field(allow_inf_nan=False)
 
 
-class DriftSettings(_Model):
-    """Thresholds for the scheduled drift check."""
+_DRIFT = contract.DriftThresholds()
 
-    psi_threshold: float = Field(default=0.2, gt=0, le=10)
-    ks_p_value_threshold: float = Field(default=0.01, gt=0, lt=1)
-    missing_rate_increase: float = Field(default=0.1, gt=0, le=1)
+
+class DriftSettings(_Model):
+    """Thresholds for the scheduled drift check (defaults: the contract's)."""
+
+    psi_threshold: float = Field(default=_DRIFT.psi, gt=0, le=10)
+    ks_p_value_threshold: float = Field(default=_DRIFT.p_value, gt=0, lt=1)
+    missing_rate_increase: float = Field(default=_DRIFT.missing_rate_increase, gt=0, le=1)
+
+    def thresholds(self) -> contract.DriftThresholds:
+        """The contract's form, as the drift check takes them."""
+        return contract.DriftThresholds(
+            self.psi_threshold, self.ks_p_value_threshold, self.missing_rate_increase
+        )
 
 
 class AlgorithmConfig(_Model):
@@ -303,35 +295,32 @@ class AlgorithmConfig(_Model):
         return value
 
 
+def _problem_type(value: str) -> str:
+    if value not in contract.PROBLEM_TYPES:
+        raise ValueError(
+            f"{value!r} is not a problem type. Fix: use one of {list(contract.PROBLEM_TYPES)}"
+        )
+    return value
+
+
 class ModelConfig(_Model):
-    """One model the platform trains, registers, serves and monitors."""
+    """One model the platform trains, registers, serves and monitors.
+
+    ``hyperparameters`` are checked against the built-in algorithm's rules (the contract's
+    :func:`~pipeline_steps.steplib.contract.hyperparameter_problems`) together with the
+    schema, by :func:`parse_config`.
+    """
 
     name: ResourceName
-    problem_type: ProblemType
+    problem_type: Annotated[str, AfterValidator(_problem_type)]
     target_column: str
     schema_file: str
     data_prefix: str
     algorithm: AlgorithmConfig = AlgorithmConfig()
-    hyperparameters: dict[str, str | int | float]
+    # Any JSON value here: the contract names a wrong type with the hyperparameter's path.
+    hyperparameters: dict[str, Any]
     quality_gate: QualityGate
     drift: DriftSettings = DriftSettings()
-
-    @field_validator("hyperparameters")
-    @classmethod
-    def _hyperparameters(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
-        # CreateTrainingJob's limits (botocore HyperParameters): at most 100 entries, keys
-        # up to 256 characters, values (as sent: strings) up to 2,500.
-        if len(value) > 100:
-            raise ValueError(f"{len(value)} entries; at most 100. Fix: drop unused ones")
-        for key, item in value.items():
-            if not 1 <= len(key) <= 256:
-                raise ValueError(f"key {key[:40]!r}... is {len(key)} characters; 1-256 allowed")
-            if len(str(item)) > 2500:
-                raise ValueError(
-                    f"{key!r} is {len(str(item))} characters long; CreateTrainingJob accepts "
-                    "at most 2,500. Fix: shorten the value"
-                )
-        return value
 
     @field_validator("data_prefix")
     @classmethod
@@ -404,7 +393,8 @@ def _location(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
                 "constrained-int",
             }:
                 continue
-            parts.append(f".{item}" if parts else str(item))
+            segment = contract.field_path(str(item))
+            parts.append(segment if segment.startswith("[") or not parts else f".{segment}")
         if isinstance(node, dict):
             node = node.get(item)  # type: ignore[arg-type]
         elif isinstance(node, list) and isinstance(item, int) and item < len(node):
@@ -464,7 +454,7 @@ def parse_config(raw: Any, *, project_root: Path) -> PlatformConfig:
         config = PlatformConfig.model_validate_json(json.dumps(raw))
     except ValidationError as exc:
         raise ConfigError([_format(e, raw) for e in exc.errors()]) from None
-    problems = _cross_checks(config) + _check_schema_files(config, project_root)
+    problems = _cross_checks(config) + _check_models(config, project_root)
     if problems:
         raise ConfigError(problems)
     return config
@@ -480,6 +470,7 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
             f"Fix: define them under stages or list only {sorted(config.stages)}"
         )
     for name, stage in config.stages.items():
+        problems += _network_problems(name, stage)
         pipeline = stage.pipeline
         wait = pipeline.max_wait_seconds
         if pipeline.use_spot_training and (wait is None or wait < pipeline.max_runtime_seconds):
@@ -494,40 +485,6 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         problems.append(f"models: duplicate names {duplicates}. Fix: give each model its own name")
-    for index, model in enumerate(config.models):
-        where = f"models[{index}:{model.name}]"
-        gate = model.quality_gate
-        metrics = GATE_METRICS[model.problem_type]
-        if gate.metric not in metrics:
-            problems.append(
-                f"{where}.qualityGate.metric: got {gate.metric!r}: {gate.metric!r} is not written "
-                f"for {model.problem_type}. Fix: use one of {sorted(metrics)}"
-            )
-        elif metrics[gate.metric] and model.problem_type != "regression":
-            if not 0.0 <= gate.threshold <= 1.0:
-                problems.append(
-                    f"{where}.qualityGate.threshold: got {gate.threshold}: threshold "
-                    f"{gate.threshold} is out of range for {gate.metric}. Fix: use 0.0 to 1.0"
-                )
-        elif not metrics[gate.metric] and gate.threshold <= 0:
-            problems.append(
-                f"{where}.qualityGate.threshold: got {gate.threshold}: the error metric "
-                f"{gate.metric} must stay below a positive threshold. Fix: use a value > 0"
-            )
-        objective = str(model.hyperparameters.get("objective", "")) or None
-        if objective not in OBJECTIVES[model.problem_type]:
-            problems.append(
-                f"{where}.hyperparameters.objective: got {objective!r}: objective {objective!r} "
-                f"does not fit {model.problem_type}. Fix: use one of {list(OBJECTIVES[model.problem_type])}"
-            )
-        if (
-            model.problem_type == "multiclass_classification"
-            and "num_class" not in model.hyperparameters
-        ):
-            problems.append(
-                f"{where}.hyperparameters.num_class: missing: multiclass_classification needs it. "
-                "Fix: set it to the number of classes"
-            )
     groups = [g.name for g in config.feature_groups]
     duplicate_groups = sorted({n for n in groups if groups.count(n) > 1})
     if duplicate_groups:
@@ -543,40 +500,104 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
     return problems
 
 
-def _check_schema_files(config: PlatformConfig, root: Path) -> list[str]:
-    """Checks that each model's schema file exists and agrees with the model's settings."""
+def _network_problems(name: str, stage: StageConfig) -> list[str]:
+    """A VPC that CDK and EC2 can build as configured."""
     problems = []
+    vpc = stage.vpc
+    network = ipaddress.IPv4Network(vpc.cidr)
+    fits = 2 ** (SUBNET_PREFIX - network.prefixlen)
+    if fits < vpc.max_azs:
+        needed = SUBNET_PREFIX - math.ceil(math.log2(vpc.max_azs))
+        problems.append(
+            f"stages.{name}.vpc.cidr: got {vpc.cidr!r}: the VPC gets one /{SUBNET_PREFIX} subnet "
+            f"per Availability Zone, and a /{network.prefixlen} holds {fits}, fewer than maxAzs "
+            f"({vpc.max_azs}). Fix: use a /{needed} or larger block, or lower maxAzs"
+        )
+    if stage.account is None and vpc.max_azs > 2:
+        problems.append(
+            f"stages.{name}.vpc.maxAzs: got {vpc.max_azs}: without an account CDK cannot look "
+            "up the region's Availability Zones and builds an account-agnostic stack, which "
+            "spans 2 of them. Fix: set stages."
+            f"{name}.account (then up to {vpc.max_azs} zones are used), or set maxAzs to 2"
+        )
+    return problems
+
+
+def _check_models(config: PlatformConfig, root: Path) -> list[str]:
+    """The contract's checks of each model: its schema file, its fit with the model's
+    settings, its hyperparameters (with the schema's classes) and its quality gate."""
+    problems: list[str] = []
     for index, model in enumerate(config.models):
-        where = f"models[{index}:{model.name}].schemaFile"
-        path = root / model.schema_file
-        try:
-            schema = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            problems.append(
-                f"{where}: got {model.schema_file!r}: no such file. Fix: point it at a schema JSON under data/schemas/"
+        where = f"models[{index}:{model.name}]"
+        schema = _load_schema(model, f"{where}.schemaFile", root, problems)
+        classes = schema.classes if schema is not None else ()
+        if schema is not None:
+            if schema.target_name != model.target_column:
+                problems.append(
+                    f"{where}.targetColumn: got {model.target_column!r}, but {model.schema_file} "
+                    f"declares target {schema.target_name!r}. Fix: make them the same"
+                )
+            problems += [
+                p.render(f"{where}.schemaFile ({model.schema_file}) ")
+                for p in contract.schema_fit_problems(schema, model.problem_type)
+            ]
+        problems += [
+            p.render(f"{where}.hyperparameters.")
+            for p in contract.hyperparameter_problems(
+                model.hyperparameters, model.problem_type, classes
             )
-            continue
-        except (OSError, ValueError) as exc:
+        ]
+        problems += _sent_hyperparameter_limits(model, where)
+        gate = model.quality_gate
+        problems += [
+            p.render(f"{where}.qualityGate.")
+            for p in contract.gate_problems(model.problem_type, gate.metric, gate.threshold)
+        ]
+    return problems
+
+
+def _load_schema(
+    model: ModelConfig, where: str, root: Path, problems: list[str]
+) -> contract.Schema | None:
+    """The model's schema, or None after adding its problems to ``problems``."""
+    path = root / model.schema_file
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(
+            f"{where}: got {model.schema_file!r}: no such file. Fix: point it at a schema JSON "
+            "under data/schemas/"
+        )
+        return None
+    except (OSError, ValueError) as exc:
+        problems.append(
+            f"{where}: got {model.schema_file!r}: not readable JSON ({exc}). Fix: repair the file"
+        )
+        return None
+    found = contract.schema_problems(doc)
+    if found:
+        problems += [p.render(f"{where} ({model.schema_file}) ") for p in found]
+        return None
+    return contract.parse_schema(doc, model.schema_file)
+
+
+def _sent_hyperparameter_limits(model: ModelConfig, where: str) -> list[str]:
+    """CreateTrainingJob's limits (botocore HyperParameters): at most 100 entries, keys up
+    to 256 characters, values (as sent: strings) up to 2,500."""
+    problems = []
+    sent = contract.hyperparameters_as_sent(
+        {k: v for k, v in model.hyperparameters.items() if isinstance(v, (str, int, float))}
+    )
+    if len(model.hyperparameters) > 100:
+        problems.append(
+            f"{where}.hyperparameters: {len(model.hyperparameters)} entries; CreateTrainingJob "
+            "accepts at most 100. Fix: drop unused ones"
+        )
+    for key, value in sent.items():
+        if len(value) > 2500:
             problems.append(
-                f"{where}: got {model.schema_file!r}: not readable JSON ({exc}). Fix: repair the file"
-            )
-            continue
-        target = schema.get("target", {}) if isinstance(schema, dict) else {}
-        if target.get("name") != model.target_column:
-            problems.append(
-                f"models[{index}:{model.name}].targetColumn: got {model.target_column!r}, but "
-                f"{model.schema_file} declares target {target.get('name')!r}. Fix: make them the same"
-            )
-        expected = "numeric" if model.problem_type == "regression" else "categorical"
-        if target.get("type") not in (None, expected):
-            problems.append(
-                f"{where}: target type {target.get('type')!r} does not fit {model.problem_type}. "
-                f"Fix: declare the target as {expected!r}"
-            )
-        features = schema.get("features") if isinstance(schema, dict) else None
-        if not isinstance(features, list) or not features:
-            problems.append(
-                f"{where}: {model.schema_file} declares no features. Fix: list the feature columns"
+                f"{where}.hyperparameters.{key}: {len(value)} characters; CreateTrainingJob "
+                "accepts at most 2,500. Fix: shorten the value"
             )
     return problems
 

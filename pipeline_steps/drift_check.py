@@ -94,11 +94,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--capture-dir", default="/opt/ml/processing/input/capture")
     p.add_argument("--schema", default="/opt/ml/processing/input/schema/schema.json")
     p.add_argument("--output-dir", default="/opt/ml/processing/output")
-    p.add_argument("--psi-threshold", type=float, default=drift.DEFAULT_PSI_THRESHOLD)
-    p.add_argument("--ks-p-value-threshold", type=float, default=drift.DEFAULT_KS_P_VALUE_THRESHOLD)
-    p.add_argument(
-        "--missing-rate-increase", type=float, default=drift.DEFAULT_MISSING_RATE_INCREASE
-    )
+    defaults = drift.DriftThresholds()
+    p.add_argument("--psi-threshold", type=float, default=defaults.psi)
+    p.add_argument("--ks-p-value-threshold", type=float, default=defaults.p_value)
+    p.add_argument("--missing-rate-increase", type=float, default=defaults.missing_rate_increase)
     p.add_argument(
         "--model-name",
         default=os.environ.get("MODEL_NAME", "model"),

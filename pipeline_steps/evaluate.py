@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
 import pandas as pd
-from steplib import artifacts, metrics, rawio, transform
+from steplib import artifacts, contract, metrics, rawio, transform
+from steplib.contract import MULTICLASS
 from steplib.errors import DataError, run_main
 from steplib.schema import check_problem_type, load_schema
 
@@ -37,11 +38,12 @@ def predict_matrix(booster, matrix: np.ndarray, problem_type: str, source: str) 
     import xgboost as xgb
 
     pred = booster.predict(xgb.DMatrix(matrix))
-    if problem_type == "multiclass_classification" and pred.ndim != 2:
+    if problem_type == MULTICLASS and pred.ndim != 2:
         raise DataError(
             source,
             None,
-            "multiclass evaluation needs class probabilities: train with objective multi:softprob",
+            "multiclass evaluation needs class probabilities: train with objective "
+            f"{contract.problem(MULTICLASS).objectives[0]}",
         )
     return pred
 
@@ -78,9 +80,11 @@ def evaluate(
     pred = predict_matrix(
         booster, transform.apply_transform(spec, frame), problem_type, str(model_dir)
     )
-    report = metrics.model_quality_report(problem_type, y, pred, seed=seed)
+    report = metrics.model_quality_report(problem_type, y, pred, seed=seed, source=source)
     with rawio.atomic_output(output_dir) as staging:
-        (staging / "evaluation.json").write_text(json.dumps(report, indent=2))
+        # allow_nan=False: the condition step's JsonGet cannot read NaN (not JSON); metrics
+        # already refused non-finite values, so this only guards against a regression.
+        (staging / "evaluation.json").write_text(json.dumps(report, indent=2, allow_nan=False))
         plots = metrics.write_plots(problem_type, y, pred, spec["labels"], staging)
         preds = pd.DataFrame({schema.record_id_column: frame[schema.record_id_column].to_numpy()})
         if pred.ndim == 2:
@@ -89,7 +93,7 @@ def evaluate(
         else:
             preds["prediction"] = pred
         preds.to_csv(staging / "predictions.csv", index=False, float_format="%.9g")
-    section = report[metrics.METRICS_KEY[problem_type]]
+    section = report[contract.problem(problem_type).report_section]
     LOG.info(
         "evaluation: %s; plots: %s",
         {

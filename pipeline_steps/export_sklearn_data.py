@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -25,14 +24,15 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pandas as pd
+from steplib.contract import CATEGORICAL, NUMERIC, Feature, Schema, suggest_column_name
 from steplib.errors import run_main
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def feature_store_name(name: str) -> str:
-    """'mean concave points' -> 'mean_concave_points' (letters, digits, underscores)."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+    """'mean concave points' -> 'mean_concave_points' (the contract's column-name rule)."""
+    return suggest_column_name(name)
 
 
 def with_ids(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -52,12 +52,14 @@ def breast_cancer() -> tuple:
     # sklearn codes 0 = malignant, 1 = benign.
     y = ds.target.map({0: "malignant", 1: "benign"}).rename("diagnosis")
     frame = with_ids(pd.concat([y, x], axis=1), "bc")
-    schema = {
-        "recordIdColumn": "record_id",
-        "eventTimeColumn": "event_time",
-        "target": {"name": "diagnosis", "type": "categorical"},
-        "features": [{"name": c, "type": "numeric"} for c in x.columns],
-    }
+    schema = Schema(
+        record_id_column="record_id",
+        event_time_column="event_time",
+        target_name="diagnosis",
+        target_type=CATEGORICAL,
+        classes=("benign", "malignant"),  # malignant is the positive class
+        features=tuple(Feature(c, NUMERIC) for c in x.columns),
+    )
     return frame, schema
 
 
@@ -69,14 +71,13 @@ def diabetes() -> tuple:
     x["sex"] = x["sex"].astype(int).astype(str)
     y = ds.target.rename("disease_progression")
     frame = with_ids(pd.concat([y, x], axis=1), "db")
-    schema = {
-        "recordIdColumn": "record_id",
-        "eventTimeColumn": "event_time",
-        "target": {"name": "disease_progression", "type": "numeric"},
-        "features": [
-            {"name": c, "type": "categorical" if c == "sex" else "numeric"} for c in x.columns
-        ],
-    }
+    schema = Schema(
+        record_id_column="record_id",
+        event_time_column="event_time",
+        target_name="disease_progression",
+        target_type=NUMERIC,
+        features=tuple(Feature(c, CATEGORICAL if c == "sex" else NUMERIC) for c in x.columns),
+    )
     return frame, schema
 
 
@@ -92,7 +93,7 @@ def export(out_dir: Path, schema_dir: Path) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False, lineterminator="\n")
         schema_dir.mkdir(parents=True, exist_ok=True)
-        (schema_dir / f"{model}.json").write_text(json.dumps(schema, indent=2) + "\n")
+        (schema_dir / f"{model}.json").write_text(json.dumps(schema.to_json(), indent=2) + "\n")
         written[model] = str(path)
     return written
 

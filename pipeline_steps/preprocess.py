@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from steplib import artifacts, cluster, drift, rawio, transform
+from steplib.contract import REGRESSION
 from steplib.errors import DataError, run_main
 from steplib.schema import check_problem_type, load_schema
 
@@ -106,7 +107,7 @@ def preprocess(
     frame = transform.validate_frame(frame, schema, problem_type, source)
     strata = (
         frame[schema.target_name].astype(str).to_numpy()
-        if problem_type != "regression"
+        if problem_type != REGRESSION
         else frame[schema.target_name].to_numpy()
     )
     train_idx, val_idx, test_idx = transform.split_indices(

@@ -14,30 +14,16 @@ not of each of its 30 tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from steplib.schema import Schema
+from steplib.contract import CATEGORICAL, NUMERIC, DriftThresholds, Schema
 
-DEFAULT_PSI_THRESHOLD = 0.2
-DEFAULT_KS_P_VALUE_THRESHOLD = 0.01
-DEFAULT_MISSING_RATE_INCREASE = 0.1
 NUMERIC_BINS = 10
 # Floor for empty bins so PSI stays finite (a common convention).
 PSI_EPSILON = 1e-4
 OTHER_LEVEL = "__other__"
-
-
-@dataclass(frozen=True)
-class DriftThresholds:
-    """Thresholds from the model's ``drift`` config; defaults when a key is left out."""
-
-    psi: float = DEFAULT_PSI_THRESHOLD
-    p_value: float = DEFAULT_KS_P_VALUE_THRESHOLD
-    missing_rate_increase: float = DEFAULT_MISSING_RATE_INCREASE
 
 
 def numeric_bin_edges(values: np.ndarray, bins: int = NUMERIC_BINS) -> list[float]:
@@ -73,12 +59,12 @@ def baseline_statistics(frame: pd.DataFrame, schema: Schema) -> dict:
     for feat in schema.features:
         col = frame[feat.name]
         missing_rate = float(col.isna().mean()) if n else 0.0
-        if feat.type == "numeric":
+        if feat.type == NUMERIC:
             values = col.to_numpy(dtype=np.float64, na_value=np.nan)
             present = values[~np.isnan(values)]
             edges = numeric_bin_edges(values)
             features[feat.name] = {
-                "type": "numeric",
+                "type": NUMERIC,
                 "count": int(n),
                 "missing_rate": missing_rate,
                 "mean": float(present.mean()) if present.size else None,
@@ -91,7 +77,7 @@ def baseline_statistics(frame: pd.DataFrame, schema: Schema) -> dict:
         else:
             counts = col.dropna().astype(str).value_counts()
             features[feat.name] = {
-                "type": "categorical",
+                "type": CATEGORICAL,
                 "count": int(n),
                 "missing_rate": missing_rate,
                 "level_counts": {str(k): int(v) for k, v in sorted(counts.items())},
@@ -162,7 +148,7 @@ def feature_report(
         "window_missing_rate": missing_rate,
         "type_error_count": int(type_errors),
     }
-    if stats_entry["type"] == "numeric":
+    if stats_entry["type"] == NUMERIC:
         values = pd.to_numeric(window, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         report.update(
             numeric_drift(
@@ -209,7 +195,7 @@ def drift_report(
         features[feat.name] = feature_report(
             feat.name,
             baseline_stats["features"][feat.name],
-            baseline_frame[feat.name] if feat.type == "numeric" else None,
+            baseline_frame[feat.name] if feat.type == NUMERIC else None,
             window[feat.name],
             type_errors.get(feat.name, 0),
             thresholds,

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from sklearn import metrics as skm
 
+from steplib import contract
+from steplib.contract import BINARY, MULTICLASS, REGRESSION
+from steplib.errors import DataError
+
 LOG = logging.getLogger("pipeline_steps.metrics")
 
-METRICS_KEY = {
-    "binary_classification": "binary_classification_metrics",
-    "multiclass_classification": "multiclass_classification_metrics",
-    "regression": "regression_metrics",
-}
-#: Metrics where a lower value is better; the gate passes when value <= threshold.
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse"})
 BOOTSTRAP_ROUNDS = 200
 
 
@@ -41,8 +39,7 @@ def _multiclass(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
         ("recall", skm.recall_score),
         ("f1", skm.f1_score),
     ):
-        # Class-frequency weighted averages; SageMaker's model-quality layout names them
-        # weighted_*, the project's gate config may use either name.
+        # Class-frequency weighted averages, under both names the contract gives them.
         out[name] = out[f"weighted_{name}"] = fn(y, pred, average="weighted", zero_division=0)
     return out
 
@@ -58,13 +55,65 @@ def _regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, float]]] = {
-    "binary_classification": _binary,
-    "multiclass_classification": _multiclass,
-    "regression": _regression,
+    BINARY: _binary,
+    MULTICLASS: _multiclass,
+    REGRESSION: _regression,
 }
 
 
-def model_quality_report(problem_type: str, y: np.ndarray, pred: np.ndarray, seed: int = 0) -> dict:
+def _point_metrics(problem_type: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """The contract's metrics for ``problem_type``, in its order (KeyError if one is missing)."""
+    values = METRIC_FUNCTIONS[problem_type](y, pred)
+    return {name: values[name] for name in contract.problem(problem_type).metrics}
+
+
+def _undefined_reason(problem_type: str, metric: str, y: np.ndarray, pred: np.ndarray) -> str:
+    """Why ``metric`` came out NaN or infinite on these test rows, in words.
+
+    (Non-finite labels or predictions never get this far: scikit-learn refuses them.)
+    """
+    if problem_type == BINARY and metric == "auc" and len(np.unique(y)) < 2:
+        return (
+            f"all {len(y)} test rows have the same class (label index {int(y[0])}); ROC AUC "
+            "needs test rows of both classes"
+        )
+    if len(y) < 2:
+        return f"it needs at least 2 test rows, and there are {len(y)}"
+    return "the computation gives no finite value on these test rows"
+
+
+def _check_finite(
+    point: dict[str, float], problem_type: str, y: np.ndarray, pred: np.ndarray, source: str
+) -> None:
+    """Raise a DataError for the first metric that is NaN or infinite.
+
+    evaluation.json must hold finite numbers: JSON has no NaN, and the pipeline's condition
+    step (JsonGet) cannot read the ``NaN`` that ``json.dumps`` would write.
+    """
+    for name, value in point.items():
+        if not math.isfinite(value):
+            raise DataError(
+                source,
+                None,
+                f"metric {name!r} cannot be computed ({value}): "
+                f"{_undefined_reason(problem_type, name, y, pred)}",
+            )
+
+
+def _spread(samples: list) -> float:
+    """Standard deviation of the finite bootstrap values (0.0 when there are none)."""
+    values = np.asarray(samples, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(np.std(values)) if values.size else 0.0
+
+
+def model_quality_report(
+    problem_type: str,
+    y: np.ndarray,
+    pred: np.ndarray,
+    seed: int = 0,
+    source: str = "<test split>",
+) -> dict:
     """Metrics with a bootstrap standard deviation, in the model-quality JSON layout.
 
     ``{"<problem>_metrics": {"auc": {"value": v, "standard_deviation": s}, ...}}``. For
@@ -76,61 +125,55 @@ def model_quality_report(problem_type: str, y: np.ndarray, pred: np.ndarray, see
         y: True labels (class index) or values.
         pred: Positive-class score (binary), class probabilities (multiclass) or values.
         seed: Seed of the bootstrap resampling used for standard_deviation.
+        source: The test data's file or directory, for messages.
+
+    Raises:
+        DataError: when a metric cannot be computed (it would be NaN or infinite), e.g. AUC
+            on test rows of one class.
     """
-    fn = METRIC_FUNCTIONS[problem_type]
-    point = fn(y, pred)
+    point = _point_metrics(problem_type, y, pred)
+    _check_finite(point, problem_type, y, pred, source)
     rng = np.random.default_rng(seed)
     samples: dict[str, list] = {k: [] for k in point}
     n = len(y)
     for _ in range(BOOTSTRAP_ROUNDS):
         idx = rng.integers(0, n, n)
-        if problem_type != "regression" and len(np.unique(y[idx])) < 2:
+        if problem_type != REGRESSION and len(np.unique(y[idx])) < 2:
             continue
-        for k, v in fn(y[idx], pred[idx]).items():
+        for k, v in _point_metrics(problem_type, y[idx], pred[idx]).items():
             samples[k].append(v)
     section: dict = {
         k: {
             "value": float(v),
-            "standard_deviation": float(np.nanstd(samples[k])) if samples[k] else 0.0,
+            "standard_deviation": _spread(samples[k]),
         }
         for k, v in point.items()
     }
-    if problem_type != "regression":
-        labels_pred = (
-            (pred >= 0.5).astype(int)
-            if problem_type == "binary_classification"
-            else pred.argmax(axis=1)
-        )
-        k = 2 if problem_type == "binary_classification" else pred.shape[1]
+    if problem_type != REGRESSION:
+        labels_pred = (pred >= 0.5).astype(int) if problem_type == BINARY else pred.argmax(axis=1)
+        k = 2 if problem_type == BINARY else pred.shape[1]
         cm = skm.confusion_matrix(y.astype(int), labels_pred, labels=list(range(k)))
         section["confusion_matrix"] = {
             str(a): {str(p): int(cm[a, p]) for p in range(k)} for a in range(k)
         }
-    return {METRICS_KEY[problem_type]: section}
+    return {contract.problem(problem_type).report_section: section}
 
 
 def gate_decision(report: dict, problem_type: str, metric: str, threshold: float) -> dict:
-    """The quality gate as the pipeline's condition step applies it.
-
-    Passes when the metric is >= threshold, or <= threshold for rmse, mae and mse.
-    """
-    section = report[METRICS_KEY[problem_type]]
+    """The quality gate as the pipeline's condition step applies it (see the contract)."""
+    path = contract.metric_json_path(problem_type, metric)
+    section = report[contract.problem(problem_type).report_section]
     if metric not in section:
-        raise KeyError(
-            f"metric {metric!r} not in {METRICS_KEY[problem_type]} (have {sorted(section)})"
-        )
+        raise KeyError(f"metric {metric!r} not at {path} (have {sorted(section)})")
     value = section[metric]["value"]
-    if metric in LOWER_IS_BETTER:
-        passed, op = value <= threshold, "<="
-    else:
-        passed, op = value >= threshold, ">="
+    higher = contract.gate_metric(problem_type, metric).higher_is_better
     return {
         "metric": metric,
         "value": value,
         "threshold": threshold,
-        "comparison": op,
-        "passed": bool(passed),
-        "json_path": f"{METRICS_KEY[problem_type]}.{metric}.value",
+        "comparison": ">=" if higher else "<=",
+        "passed": contract.gate_passes(problem_type, metric, value, threshold),
+        "json_path": path,
     }
 
 
@@ -142,7 +185,7 @@ def write_plots(problem_type: str, y: np.ndarray, pred: np.ndarray, labels, out_
     import matplotlib.pyplot as plt
 
     written = []
-    if problem_type == "binary_classification":
+    if problem_type == BINARY:
         fpr, tpr, _ = skm.roc_curve(y, pred)
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.plot(fpr, tpr, label=f"AUC = {skm.roc_auc_score(y, pred):.4f}")
@@ -154,12 +197,8 @@ def write_plots(problem_type: str, y: np.ndarray, pred: np.ndarray, labels, out_
         )
         ax.legend(loc="lower right")
         written.append(_save(fig, out_dir / "roc_curve.png"))
-    if problem_type != "regression":
-        pred_cls = (
-            (pred >= 0.5).astype(int)
-            if problem_type == "binary_classification"
-            else pred.argmax(axis=1)
-        )
+    if problem_type != REGRESSION:
+        pred_cls = (pred >= 0.5).astype(int) if problem_type == BINARY else pred.argmax(axis=1)
         cm = skm.confusion_matrix(y.astype(int), pred_cls, labels=list(range(len(labels))))
         fig, ax = plt.subplots(figsize=(5, 5))
         skm.ConfusionMatrixDisplay(cm, display_labels=labels).plot(ax=ax, colorbar=False)

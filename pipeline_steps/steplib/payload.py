@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from steplib.contract import NUMERIC, Schema
 from steplib.errors import DataError
 from steplib.rawio import NULL_VALUES
-from steplib.schema import Schema
 
 CSV_TYPES = ("text/csv",)
 JSON_TYPES = ("application/json", "application/jsonlines")
@@ -118,7 +118,7 @@ def coerce_features(raw: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, di
     bad: dict[str, list[int]] = {}
     for feat in schema.features:
         col = raw[feat.name]
-        if feat.type == "numeric":
+        if feat.type == NUMERIC:
             values = np.full(len(col), np.nan)
             errors = []
             for i, v in enumerate(col.tolist()):

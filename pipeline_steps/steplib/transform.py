@@ -12,8 +12,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from steplib.contract import CATEGORICAL, NUMERIC, REGRESSION, Schema
 from steplib.errors import DataError
-from steplib.schema import Schema
 
 LOG = logging.getLogger("pipeline_steps.transform")
 
@@ -39,8 +39,9 @@ def validate_frame(
         problem_type: One of the three problem types.
         source: File or directory name for messages.
         check_target: False for frames without a target (e.g. scoring data).
-        check_classes: False to skip the class-count checks (evaluation data may hold one
-            class; unseen classes are caught by :func:`encode_labels`).
+        check_classes: False to accept data in which a declared class has no rows
+            (evaluation or scoring data); a class the schema does not declare is always
+            an error.
 
     Raises:
         DataError: on the first problem found, naming the column.
@@ -87,19 +88,24 @@ def validate_frame(
             schema.target_name,
         )
         df = df.loc[~missing.to_numpy()].reset_index(drop=True)
-    if problem_type != "regression" and check_classes:
-        counts = df[schema.target_name].value_counts()
-        if len(counts) < 2:
+    if problem_type != REGRESSION:
+        values = df[schema.target_name].astype(str)
+        unknown = ~values.isin(schema.classes).to_numpy()
+        if unknown.any():
+            row = int(np.flatnonzero(unknown)[0])
             raise DataError(
                 source,
                 schema.target_name,
-                f"classification needs at least 2 classes; found {list(counts.index)}",
+                f"data row {row + 1} has class {values.iloc[row]!r}, which the schema does not "
+                f"declare (target.classes: {list(schema.classes)}); add it there or fix the data",
             )
-        if problem_type == "binary_classification" and len(counts) != 2:
+        absent = [c for c in schema.classes if c not in set(values)]
+        if check_classes and absent:
             raise DataError(
                 source,
                 schema.target_name,
-                f"binary classification needs exactly 2 classes; found {len(counts)}: {sorted(counts.index)[:10]}",
+                f"the schema's classes {absent} have no rows; every declared class needs "
+                "training data (remove it from target.classes if it cannot occur)",
             )
     return df
 
@@ -110,8 +116,8 @@ def fit_transform_spec(train: pd.DataFrame, schema: Schema, problem_type: str) -
     Numeric features: missing values become the training median. Categorical features:
     missing values become the most frequent training level, then one-hot over the training
     levels (a level never seen in training encodes as all zeros). Classification labels are
-    the sorted training classes, encoded 0..k-1; for binary problems the second one is the
-    positive class.
+    the schema's classes in their declared order, encoded 0..k-1; for binary problems the
+    second one is the positive class.
     """
     numeric: dict[str, dict] = {}
     for name in schema.numeric_features:
@@ -125,19 +131,17 @@ def fit_transform_spec(train: pd.DataFrame, schema: Schema, problem_type: str) -
         categorical[name] = {"impute": mode, "levels": sorted(counts.index)}
     output_columns: list[str] = []
     for feat in schema.features:
-        if feat.type == "numeric":
+        if feat.type == NUMERIC:
             output_columns.append(feat.name)
         else:
             output_columns.extend(f"{feat.name}={lvl}" for lvl in categorical[feat.name]["levels"])
-    labels: list[str] | None = None
-    if problem_type != "regression":
-        labels = sorted(train[schema.target_name].astype(str).unique())
+    labels = list(schema.classes) if problem_type != REGRESSION else None
     return {
         "formatVersion": TRANSFORM_FORMAT_VERSION,
         "problemType": problem_type,
         "schema": schema.to_json(),
-        "numeric": numeric,
-        "categorical": categorical,
+        NUMERIC: numeric,
+        CATEGORICAL: categorical,
         "outputColumns": output_columns,
         "labels": labels,
     }
@@ -154,12 +158,12 @@ def apply_transform(spec: dict, frame: pd.DataFrame) -> np.ndarray:
     blocks: list[np.ndarray] = []
     for feat in features:
         name = feat["name"]
-        if feat["type"] == "numeric":
+        if feat["type"] == NUMERIC:
             col = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
-            col = np.where(np.isnan(col), spec["numeric"][name]["impute"], col)
+            col = np.where(np.isnan(col), spec[NUMERIC][name]["impute"], col)
             blocks.append(col.reshape(n, 1))
         else:
-            cat = spec["categorical"][name]
+            cat = spec[CATEGORICAL][name]
             values = (
                 frame[name].astype(object).where(frame[name].notna(), cat["impute"]).astype(str)
             )
@@ -194,9 +198,33 @@ def encode_labels(spec: dict, target: pd.Series, source: str) -> np.ndarray:
         raise DataError(
             source,
             name,
-            f"class {unseen[0]!r} was never seen in training (known classes: {labels}; {len(unseen)} unseen)",
+            f"class {unseen[0]!r} is not one of the model's classes {labels} "
+            f"({len(unseen)} unknown values)",
         )
     return codes.astype(np.float64)
+
+
+def _stratum_sizes(
+    n: int, validation_fraction: float, test_fraction: float, every_part: bool
+) -> tuple[int, int]:
+    """(test rows, validation rows) of a stratum of ``n`` rows; train gets the rest.
+
+    Shares are rounded. With ``every_part`` (a class, ``n >= 3``) each part gets at least
+    one row: rounding alone gives a class of 3 rows no test row at 0.15 (round(0.45) == 0),
+    and a test split without a class leaves metrics such as AUC undefined.
+    """
+    n_test = round(test_fraction * n)
+    n_val = round(validation_fraction * n)
+    if not every_part:
+        return n_test, n_val
+    n_test, n_val = max(1, n_test), max(1, n_val)
+    # Large fractions can leave train nothing: take rows back from the larger holdout.
+    while n_test + n_val > n - 1:
+        if n_test >= n_val:
+            n_test -= 1
+        else:
+            n_val -= 1
+    return n_test, n_val
 
 
 def split_indices(
@@ -210,8 +238,10 @@ def split_indices(
     """Seeded train/validation/test row indices, stratified on the class for classification.
 
     Each stratum (each class, or all rows for regression) is shuffled with the seeded
-    generator and cut into test, validation and train shares (rounded per stratum). The
-    same data, fractions and seed always give the same split.
+    generator and cut into test, validation and train shares (rounded per stratum). Every
+    class gets at least one row in each split, so that a rare class still counts in
+    validation and test metrics. The same data, fractions and seed always give the same
+    split.
 
     Raises:
         DataError: when the fractions are out of range or a class is too rare to stratify.
@@ -227,7 +257,7 @@ def split_indices(
             f"fractions must be in (0, 1) and sum below 1; got validation={validation_fraction}, test={test_fraction}",
         )
     n = len(y)
-    if problem_type == "regression":
+    if problem_type == REGRESSION:
         strata = [np.arange(n)]
     else:
         codes, classes = pd.factorize(pd.Series(y), sort=True)
@@ -244,8 +274,9 @@ def split_indices(
     train, val, test = [], [], []
     for idx in strata:
         perm = rng.permutation(idx)
-        n_test = round(test_fraction * len(perm))
-        n_val = round(validation_fraction * len(perm))
+        n_test, n_val = _stratum_sizes(
+            len(perm), validation_fraction, test_fraction, every_part=problem_type != REGRESSION
+        )
         test.append(perm[:n_test])
         val.append(perm[n_test : n_test + n_val])
         train.append(perm[n_test + n_val :])

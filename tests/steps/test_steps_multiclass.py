@@ -25,7 +25,7 @@ def test_wine_multiclass_end_to_end(tmp_path):
     schema = {
         "recordIdColumn": "record_id",
         "eventTimeColumn": "event_time",
-        "target": {"name": "cultivar", "type": "categorical"},
+        "target": {"name": "cultivar", "type": "categorical", "classes": list(ds.target_names)},
         "features": [{"name": c, "type": "numeric"} for c in x.columns],
     }
     (tmp_path / "schema.json").write_text(json.dumps(schema))

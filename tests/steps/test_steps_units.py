@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from steplib import drift, metrics, payload, rawio, transform
+from steplib.contract import BINARY, MULTICLASS, REGRESSION
 from steplib.errors import DataError
-from steplib.schema import parse_schema
+from steplib.schema import parse_schema_doc
 
 
 def frame(n=12, seed=0):
@@ -32,7 +33,7 @@ def frame(n=12, seed=0):
 
 def test_schema_rejects_every_problem_at_once():
     with pytest.raises(DataError) as err:
-        parse_schema(
+        parse_schema_doc(
             {
                 "recordIdColumn": "1bad",
                 "eventTimeColumn": "t",
@@ -44,11 +45,12 @@ def test_schema_rejects_every_problem_at_once():
             }
         )
     msg = err.value.message
-    assert "'1bad'" in msg and "target.type" in msg and "'has space'" in msg and "used twice" in msg
+    assert "'1bad'" in msg and "target.type" in msg and "'has space'" in msg
+    assert "features[1].name: got 't': the same column as eventTimeColumn" in msg
 
 
 def test_schema_round_trips(small_schema):
-    assert parse_schema(small_schema.to_json()) == small_schema
+    assert parse_schema_doc(small_schema.to_json()) == small_schema
     assert small_schema.numeric_features == ["x1", "x2"] and small_schema.categorical_features == [
         "colour"
     ]
@@ -60,7 +62,7 @@ def test_schema_round_trips(small_schema):
 def test_validate_drops_rows_without_target(small_schema):
     df = frame()
     df.loc[0, "label"] = None
-    out = transform.validate_frame(df, small_schema, "binary_classification", "f.csv")
+    out = transform.validate_frame(df, small_schema, BINARY, "f.csv")
     assert len(out) == len(df) - 1
 
 
@@ -68,7 +70,7 @@ def test_validate_duplicate_record_ids_named(small_schema):
     df = frame()
     df.loc[3, "record_id"] = "r1"
     with pytest.raises(DataError) as err:
-        transform.validate_frame(df, small_schema, "binary_classification", "f.csv")
+        transform.validate_frame(df, small_schema, BINARY, "f.csv")
     assert (
         err.value.column == "record_id"
         and "duplicated" in err.value.problem
@@ -80,15 +82,26 @@ def test_validate_all_missing_feature_named(small_schema):
     df = frame()
     df["x2"] = np.nan
     with pytest.raises(DataError) as err:
-        transform.validate_frame(df, small_schema, "binary_classification", "f.csv")
+        transform.validate_frame(df, small_schema, BINARY, "f.csv")
     assert err.value.column == "x2" and "no values" in err.value.problem
 
 
-def test_validate_binary_needs_two_classes(small_schema):
+def test_validate_rejects_a_class_the_schema_does_not_declare(small_schema):
     df = frame()
-    df["label"] = ["a", "b", "c"] * 4
-    with pytest.raises(DataError, match="exactly 2 classes"):
-        transform.validate_frame(df, small_schema, "binary_classification", "f.csv")
+    df.loc[5, "label"] = "maybe"
+    with pytest.raises(DataError) as err:
+        transform.validate_frame(df, small_schema, BINARY, "f.csv")
+    assert err.value.column == "label"
+    assert "data row 6 has class 'maybe', which the schema does not declare" in err.value.problem
+
+
+def test_validate_rejects_a_declared_class_without_rows(small_schema):
+    df = frame()
+    df["label"] = "yes"
+    with pytest.raises(DataError, match=r"the schema's classes \['no'\] have no rows"):
+        transform.validate_frame(df, small_schema, BINARY, "f.csv")
+    # Evaluation data may lack a class.
+    assert len(transform.validate_frame(df, small_schema, BINARY, "f.csv", check_classes=False))
 
 
 # --- transform --------------------------------------------------------------------------
@@ -97,7 +110,7 @@ def test_validate_binary_needs_two_classes(small_schema):
 def test_transform_imputes_and_one_hot_encodes(small_schema):
     train = frame()
     train.loc[0, "x1"] = np.nan
-    spec = transform.fit_transform_spec(train, small_schema, "binary_classification")
+    spec = transform.fit_transform_spec(train, small_schema, BINARY)
     assert spec["outputColumns"] == ["x1", "x2", "colour=blue", "colour=red"]
     assert spec["categorical"]["colour"]["impute"] == "red"  # most frequent
     assert spec["labels"] == ["no", "yes"]
@@ -110,25 +123,37 @@ def test_transform_imputes_and_one_hot_encodes(small_schema):
 
 
 def test_encode_labels_rejects_unseen_class(small_schema):
-    spec = transform.fit_transform_spec(frame(), small_schema, "binary_classification")
+    spec = transform.fit_transform_spec(frame(), small_schema, BINARY)
     assert list(transform.encode_labels(spec, pd.Series(["no", "yes"]), "t.csv")) == [0.0, 1.0]
     with pytest.raises(DataError) as err:
         transform.encode_labels(spec, pd.Series(["no", "maybe"]), "t.csv")
-    assert err.value.column == "label" and "'maybe' was never seen in training" in err.value.problem
+    assert err.value.column == "label"
+    assert "'maybe' is not one of the model's classes ['no', 'yes']" in err.value.problem
+
+
+def test_labels_follow_the_schema_order_not_the_data(small_schema):
+    reordered = parse_schema_doc(
+        {
+            **small_schema.to_json(),
+            "target": {"name": "label", "type": "categorical", "classes": ["yes", "no"]},
+        }
+    )
+    spec = transform.fit_transform_spec(frame(), reordered, BINARY)
+    assert spec["labels"] == ["yes", "no"]  # the second declared class is the positive one
 
 
 def test_split_is_seeded_disjoint_and_stratified():
     y = np.array(["a"] * 70 + ["b"] * 30)
-    tr, va, te = transform.split_indices(y, "binary_classification", 7, 0.15, 0.15)
+    tr, va, te = transform.split_indices(y, BINARY, 7, 0.15, 0.15)
     assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(100))
     assert (y[te] == "b").sum() in (4, 5) and (y[tr] == "b").mean() == pytest.approx(0.3, abs=0.02)
-    again = transform.split_indices(y, "binary_classification", 7, 0.15, 0.15)
+    again = transform.split_indices(y, BINARY, 7, 0.15, 0.15)
     assert all((a == b).all() for a, b in zip((tr, va, te), again, strict=False))
 
 
 def test_split_rejects_bad_fractions():
     with pytest.raises(DataError, match="fractions"):
-        transform.split_indices(np.zeros(10), "regression", 0, 0.6, 0.5)
+        transform.split_indices(np.zeros(10), REGRESSION, 0, 0.6, 0.5)
 
 
 # --- raw io -----------------------------------------------------------------------------
@@ -219,7 +244,7 @@ def test_cloudwatch_metrics_shape(small_schema):
 def test_model_quality_layout_binary():
     y = np.array([0, 0, 1, 1, 0, 1, 0, 1] * 5, dtype=float)
     score = np.clip(y * 0.7 + np.linspace(0, 0.3, 40), 0, 1)
-    rep = metrics.model_quality_report("binary_classification", y, score)
+    rep = metrics.model_quality_report(BINARY, y, score)
     sec = rep["binary_classification_metrics"]
     for k in ("auc", "accuracy", "precision", "recall", "f1"):
         assert set(sec[k]) == {"value", "standard_deviation"}
@@ -229,16 +254,14 @@ def test_model_quality_layout_binary():
 
 def test_model_quality_layout_regression_and_multiclass():
     y = np.arange(20, dtype=float)
-    sec = metrics.model_quality_report("regression", y, y + 1)["regression_metrics"]
+    sec = metrics.model_quality_report(REGRESSION, y, y + 1)["regression_metrics"]
     assert (
         sec["mae"]["value"] == 1.0
         and sec["rmse"]["value"] == 1.0
         and set(sec) == {"mse", "rmse", "mae", "r2"}
     )
     proba = np.eye(3)[np.arange(30) % 3]
-    sec = metrics.model_quality_report(
-        "multiclass_classification", (np.arange(30) % 3).astype(float), proba
-    )
+    sec = metrics.model_quality_report(MULTICLASS, (np.arange(30) % 3).astype(float), proba)
     assert sec["multiclass_classification_metrics"]["accuracy"]["value"] == 1.0
 
 
@@ -249,10 +272,10 @@ def test_gate_direction():
             "r2": {"value": 0.5, "standard_deviation": 0},
         }
     }
-    assert metrics.gate_decision(rep, "regression", "rmse", 4.0)["passed"]
-    assert not metrics.gate_decision(rep, "regression", "rmse", 2.0)["passed"]
+    assert metrics.gate_decision(rep, REGRESSION, "rmse", 4.0)["passed"]
+    assert not metrics.gate_decision(rep, REGRESSION, "rmse", 2.0)["passed"]
     assert (
-        metrics.gate_decision(rep, "regression", "r2", 0.4)["json_path"]
+        metrics.gate_decision(rep, REGRESSION, "r2", 0.4)["json_path"]
         == "regression_metrics.r2.value"
     )
 
