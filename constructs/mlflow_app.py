@@ -27,7 +27,19 @@ ARTIFACT_PREFIX = "mlflow/"
 TRACKING_ACTIONS = ("sagemaker:CallMlflowAppApi", "sagemaker:DescribeMlflowApp")
 
 
-class MlflowApp(Construct):
+class MlflowAppBase(Construct):
+    """What every MLflow App offers callers: its ARN and the tracking grant."""
+
+    app_arn: str
+
+    def grant_tracking(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` (e.g. a pipeline's execution role) track runs in the App."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(TRACKING_ACTIONS), resource_arns=[self.app_arn]
+        )
+
+
+class MlflowApp(MlflowAppBase):
     """A managed MLflow App and the role it reads and writes its artifact store with.
 
     Attributes:
@@ -80,9 +92,13 @@ class MlflowApp(Construct):
         self.resource.apply_removal_policy(removal_policy)
         self.app_arn = self.resource.attr_arn
 
+    @staticmethod
+    def from_app_arn(scope: Construct, id: str, app_arn: str) -> MlflowAppBase:
+        """An App defined elsewhere (another stack of the stage), by its ARN."""
+        return _ImportedMlflowApp(scope, id, app_arn)
 
-def grant_tracking(grantee: iam.IGrantable, app_arn: str) -> iam.Grant:
-    """Lets ``grantee`` (e.g. a pipeline's execution role) track runs in the App."""
-    return iam.Grant.add_to_principal(
-        grantee=grantee, actions=list(TRACKING_ACTIONS), resource_arns=[app_arn]
-    )
+
+class _ImportedMlflowApp(MlflowAppBase):
+    def __init__(self, scope: Construct, id: str, app_arn: str) -> None:
+        super().__init__(scope, id)
+        self.app_arn = app_arn

@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 
 from constructs import Construct
+from pipeline_steps.steplib.contract import REGISTERED_APPROVAL_STATUS
 
 # What another account needs to find approved versions and deploy them there.
 READER_GROUP_ACTIONS = ("sagemaker:DescribeModelPackageGroup",)
@@ -19,7 +20,65 @@ READER_PACKAGE_ACTIONS = (
 )
 
 
-class ModelPackageGroup(Construct):
+class ModelPackageGroupBase(Construct):
+    """What every model package group offers callers: its name, ARNs and grants."""
+
+    model_package_group_name: str
+    model_package_group_arn: str
+    model_package_arn_pattern: str
+
+    def _set_names(self, name: str) -> None:
+        stack = cdk.Stack.of(self)
+        self.model_package_group_name = name
+        self.model_package_group_arn = stack.format_arn(
+            service="sagemaker", resource="model-package-group", resource_name=name
+        )
+        self.model_package_arn_pattern = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{name}/*"
+        )
+
+    def grant_register(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` add versions to this group (what a training pipeline needs).
+
+        Only as ``PendingManualApproval``: a version registered already approved would
+        skip the approver (an IAM condition on ``sagemaker:ModelApprovalStatus``).
+        """
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:DescribeModelPackageGroup"],
+            resource_arns=[self.model_package_group_arn],
+        )
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:CreateModelPackage"],
+            resource_arns=[self.model_package_group_arn, self.model_package_arn_pattern],
+            conditions={
+                "StringEquals": {"sagemaker:ModelApprovalStatus": REGISTERED_APPROVAL_STATUS}
+            },
+        )
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` describe the group and list and describe its versions."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:ListModelPackages",
+            ],
+            resource_arns=[self.model_package_group_arn, self.model_package_arn_pattern],
+        )
+
+    def grant_approve(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` change a version's approval status (the approval workflow)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:UpdateModelPackage"],
+            resource_arns=[self.model_package_arn_pattern],
+        )
+
+
+class ModelPackageGroup(ModelPackageGroupBase):
     """One model's versions in the Model Registry.
 
     Attributes:
@@ -49,18 +108,7 @@ class ModelPackageGroup(Construct):
             removal_policy: RETAIN keeps the group (and its versions) when it leaves the stack.
         """
         super().__init__(scope, id)
-        stack = cdk.Stack.of(self)
-        self.model_package_group_name = model_package_group_name
-        self.model_package_group_arn = stack.format_arn(
-            service="sagemaker",
-            resource="model-package-group",
-            resource_name=model_package_group_name,
-        )
-        self.model_package_arn_pattern = stack.format_arn(
-            service="sagemaker",
-            resource="model-package",
-            resource_name=f"{model_package_group_name}/*",
-        )
+        self._set_names(model_package_group_name)
         policy = None
         if reader_account_ids:
             principals = [iam.AccountPrincipal(a) for a in reader_account_ids]
@@ -90,30 +138,15 @@ class ModelPackageGroup(Construct):
         # Raw Cfn resources do not get CDK's RETAIN default for stateful resources.
         self.resource.apply_removal_policy(removal_policy)
 
-    def grant_register(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Lets ``grantee`` add versions to this group (what a training pipeline needs)."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"],
-            resource_arns=[self.model_package_group_arn, self.model_package_arn_pattern],
-        )
+    @staticmethod
+    def from_model_package_group_name(
+        scope: Construct, id: str, model_package_group_name: str
+    ) -> ModelPackageGroupBase:
+        """A group defined elsewhere (another stack of the stage), by its name."""
+        return _ImportedModelPackageGroup(scope, id, model_package_group_name)
 
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Lets ``grantee`` describe the group and list and describe its versions."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=[
-                "sagemaker:DescribeModelPackageGroup",
-                "sagemaker:DescribeModelPackage",
-                "sagemaker:ListModelPackages",
-            ],
-            resource_arns=[self.model_package_group_arn, self.model_package_arn_pattern],
-        )
 
-    def grant_approve(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Lets ``grantee`` change a version's approval status (the approval workflow)."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["sagemaker:UpdateModelPackage"],
-            resource_arns=[self.model_package_arn_pattern],
-        )
+class _ImportedModelPackageGroup(ModelPackageGroupBase):
+    def __init__(self, scope: Construct, id: str, name: str) -> None:
+        super().__init__(scope, id)
+        self._set_names(name)

@@ -2,21 +2,23 @@
 
 Preprocess -> Train (built-in XGBoost) -> Evaluate -> CheckQuality -> RegisterModel, or
 QualityFailed. The SageMaker Python SDK renders the definition with inert placeholders
-(``mlops.pipeline_definition``); this construct maps them to CDK values with ``Fn::Sub``,
-ships ``pipeline_steps/`` and the model's schema as CDK assets, and writes the execution
-role's least-privilege policy. See docs/adr/0002-pipeline-definition-built-offline.md.
+(``mlops.pipeline_definition``), on the second core (``mlops.definition_builds``); this
+construct maps them to CDK values with ``Fn::Sub``, ships ``pipeline_steps/`` and the
+model's schema as CDK assets, and writes the execution role's least-privilege policy. See
+docs/adr/0002-pipeline-definition-built-offline.md.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import jsii
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -24,10 +26,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk.interfaces import aws_sagemaker as sagemaker_refs
 
+import constructs
 from constructs import Construct
-from constructs.mlflow_app import grant_tracking
-from constructs.model_registry import ModelPackageGroup
+from constructs.mlflow_app import MlflowAppBase
+from constructs.model_registry import ModelPackageGroupBase
 from constructs.nag import (
     INLINE_POLICY,
     INLINE_POLICY_REASON,
@@ -35,9 +40,9 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
-from mlops.config import GATE_METRICS, ModelConfig, PipelineSettings
-from mlops.definition_worker import build_definition_in_background
+from mlops import definition_builds
 from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, check_body_size
+from pipeline_steps.steplib import contract
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STEPS_DIR = PROJECT_ROOT / "pipeline_steps"
@@ -46,19 +51,21 @@ RUNNER = STEPS_DIR / "run_step.sh"
 ASSET_EXCLUDES = ["__pycache__", "**/__pycache__", "*.pyc", ".pytest_cache"]
 #: A build takes well under a second once the SDK is imported; this only stops a hang.
 BUILD_TIMEOUT_SECONDS = 300
+#: CloudWatch namespace of SageMaker Pipelines' execution metrics (dimension PipelineName).
+METRIC_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 IMAGE_PATTERN = re.compile(
     r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+):"
 )
 
 
-class TrainingPipeline(Construct):
+@jsii.implements(sagemaker.IPipeline)
+class TrainingPipeline(cdk.Resource):
     """One model's SageMaker Pipeline, its execution role and, optionally, its schedule.
 
     Attributes:
-        pipeline_name: the pipeline's name (``<stage>-<model>-training``).
+        pipeline_name: the pipeline's name.
         pipeline_arn: the pipeline's ARN.
         role: the execution role every step runs as.
-        body: the definition body as embedded (with ``${...}`` Fn::Sub variables).
     """
 
     def __init__(
@@ -67,87 +74,126 @@ class TrainingPipeline(Construct):
         id: str,
         *,
         pipeline_name: str,
-        model: ModelConfig,
-        settings: PipelineSettings,
+        model_name: str,
+        problem_type: str,
+        schema_file: str,
+        hyperparameters: Mapping[str, str | int | float],
+        quality_metric: str,
+        quality_threshold: float,
         raw_data_bucket: s3.IBucket,
+        raw_data_prefix: str,
         artifacts_bucket: s3.IBucket,
         encryption_key: kms.IKey,
-        model_package_group: ModelPackageGroup,
-        vpc_subnets: list[ec2.ISubnet] | None = None,
-        security_groups: list[ec2.ISecurityGroup] | None = None,
+        model_package_group: ModelPackageGroupBase,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] = (),
+        processing_instance_type: str = "ml.m5.xlarge",
+        processing_instance_count: int = 1,
+        training_instance_type: str = "ml.m5.xlarge",
+        training_instance_count: int = 1,
+        max_runtime: cdk.Duration | None = None,
+        use_spot_training: bool = False,
+        max_wait: cdk.Duration | None = None,
+        xgboost_version: str = "3.0-5",
+        mlflow_app: MlflowAppBase | None = None,
+        schedule: scheduler.ScheduleExpression | None = None,
         enable_network_isolation: bool = True,
-        mlflow_app_arn: str | None = None,
     ) -> None:
-        """Builds the definition and the resources around it.
+        """Starts the definition's build and creates the resources around it.
 
         Args:
-            pipeline_name: 1-256 letters, digits and hyphens.
-            model: what to train, how to judge it, which schema its data has.
-            settings: the stage's instance types and counts, runtime, spot and schedule;
-                with no ``schedule_expression`` the pipeline only runs when started.
-            raw_data_bucket: where the model's raw data lies, under ``model.data_prefix``.
+            pipeline_name: 1-256 letters, digits and hyphens; also the MLflow experiment.
+            model_name: kebab-case; names the model's S3 prefix (``pipelines/<model>/``)
+                and its jobs.
+            problem_type: one of the contract's problem types.
+            schema_file: path of the model's data schema, relative to the project root
+                (shipped to the jobs as an asset).
+            hyperparameters: built-in XGBoost hyperparameters (the contract's rules).
+            quality_metric: a gate metric of the contract for ``problem_type``.
+            quality_threshold: the value the metric must reach to register the model.
+            raw_data_bucket: where the model's raw data lies, under ``raw_data_prefix``.
+            raw_data_prefix: S3 key prefix ending in ``/``.
             artifacts_bucket: where every step writes, under ``pipelines/<model>/``.
             encryption_key: the key of both buckets; also encrypts job volumes and outputs.
             model_package_group: where passing models are registered.
-            vpc_subnets: subnets for every job; if left out, jobs run outside a VPC.
-            security_groups: with ``vpc_subnets``, the groups attached to every job.
+            vpc: the VPC jobs run in; if left out, jobs run outside a VPC.
+            vpc_subnets: with ``vpc``, which subnets (default: the VPC's private ones).
+            security_groups: with ``vpc``, the groups attached to every job (required).
+            processing_instance_type, processing_instance_count: Preprocess's instances
+                (Evaluate always runs on one).
+            training_instance_type, training_instance_count: the training job's instances.
+            max_runtime: per job; default one hour.
+            use_spot_training: managed spot training, with checkpoints in S3.
+            max_wait: spot only: how long to wait for capacity; default ``max_runtime``.
+            xgboost_version: the built-in algorithm's version.
+            mlflow_app: SageMaker logs each execution and the training job to the
+                experiment named after the pipeline; without it, nothing is tracked.
+            schedule: when to start executions; without it, only when started.
             enable_network_isolation: jobs' containers get no network access at all
-                (inputs and outputs are still moved by SageMaker). Turn off only for
-                scripts that must call out.
-            mlflow_app_arn: a managed MLflow App: SageMaker logs each execution and the
-                training job (hyperparameters, metrics) to the experiment named after
-                the pipeline. Without it, nothing is tracked.
+                (inputs and outputs are still moved by SageMaker).
         """
-        super().__init__(scope, id)
+        super().__init__(scope, id, physical_name=pipeline_name)
         stack = cdk.Stack.of(self)
-        subnets = list(vpc_subnets or [])
-        groups = list(security_groups or [])
-        if bool(subnets) != bool(groups):
-            raise ValueError(
-                f"{self.node.path}: give both vpc_subnets and security_groups, or neither"
-            )
+        if (vpc is None) != (not security_groups):
+            raise ValueError(f"{self.node.path}: give both vpc and security_groups, or neither")
         if cdk.Token.is_unresolved(stack.region):
             raise ValueError(
                 f"{self.node.path}: the stack needs a concrete region (image URIs depend on it)"
             )
-
+        subnet_ids: list[str] = []
+        if vpc is not None:
+            selection = vpc_subnets or ec2.SubnetSelection()
+            subnet_ids = vpc.select_subnets(
+                subnet_type=selection.subnet_type,
+                subnets=selection.subnets,
+                subnet_group_name=selection.subnet_group_name,
+                availability_zones=selection.availability_zones,
+                one_per_az=selection.one_per_az,
+            ).subnet_ids
+        groups = list(security_groups)
+        max_runtime = max_runtime or cdk.Duration.hours(1)
+        self._pipeline_name = pipeline_name
+        self._pipeline_arn = stack.format_arn(
+            service="sagemaker", resource="pipeline", resource_name=pipeline_name.lower()
+        )
         inputs = PipelineInputs(
-            model_name=model.name,
-            problem_type=model.problem_type,
+            model_name=model_name,
+            problem_type=problem_type,
             region=stack.region,
-            hyperparameters={k: str(v) for k, v in sorted(model.hyperparameters.items())},
-            quality_metric=model.quality_gate.metric,
-            quality_threshold=model.quality_gate.threshold,
-            higher_is_better=GATE_METRICS[model.problem_type][model.quality_gate.metric],
-            processing_instance_type=settings.processing_instance_type,
-            processing_instance_count=settings.processing_instance_count,
-            training_instance_type=settings.training_instance_type,
-            training_instance_count=settings.training_instance_count,
-            max_runtime_seconds=settings.max_runtime_seconds,
-            use_spot_training=settings.use_spot_training,
-            max_wait_seconds=settings.max_wait_seconds,
+            hyperparameters=contract.hyperparameters_as_sent(hyperparameters),
+            quality_metric=quality_metric,
+            quality_threshold=quality_threshold,
+            processing_instance_type=processing_instance_type,
+            processing_instance_count=processing_instance_count,
+            training_instance_type=training_instance_type,
+            training_instance_count=training_instance_count,
+            max_runtime_seconds=int(max_runtime.to_seconds()),
+            use_spot_training=use_spot_training,
+            max_wait_seconds=int(max_wait.to_seconds()) if max_wait else None,
             enable_network_isolation=enable_network_isolation,
-            subnet_count=len(subnets),
+            subnet_count=len(subnet_ids),
             security_group_count=len(groups),
-            xgboost_version=model.algorithm.version,
-            use_mlflow=mlflow_app_arn is not None,
+            xgboost_version=xgboost_version,
+            use_mlflow=mlflow_app is not None,
             mlflow_experiment_name=pipeline_name,
         )
-        # Rendered in a worker process while CDK builds and synthesizes the rest; the body
-        # and the image policy are filled in lazily, when the template is resolved.
-        self._definition = build_definition_in_background(inputs)
+        # Built in the build worker while CDK builds the rest; the body and the image
+        # policy are filled in lazily, and the validation below reports a failed build.
+        self._definition = definition_builds.submit(inputs)
+        self.node.add_validation(_DefinitionValidation(self))
 
         source = s3_assets.Asset(self, "StepsSource", path=str(STEPS_DIR), exclude=ASSET_EXCLUDES)
         runner = s3_assets.Asset(self, "StepRunner", path=str(RUNNER))
-        schema = s3_assets.Asset(self, "Schema", path=str(PROJECT_ROOT / model.schema_file))
+        schema = s3_assets.Asset(self, "Schema", path=str(PROJECT_ROOT / schema_file))
 
         self.role = iam.Role(
             self,
             "ExecutionRole",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"Runs the {model.name} training pipeline and its jobs",
+            description=f"Runs the {model_name} training pipeline and its jobs",
         )
-        model_prefix = f"pipelines/{model.name}/"
+        model_prefix = f"pipelines/{model_name}/"
         values: dict[str, str] = {
             "ExecutionRoleArn": self.role.role_arn,
             "ArtifactsBucket": artifacts_bucket.bucket_name,
@@ -156,23 +202,19 @@ class TrainingPipeline(Construct):
             "CodeUri": runner.s3_object_url,
             "SourceUri": source.s3_object_url,
             "SchemaUri": schema.s3_object_url,
-            "RawDataUri": raw_data_bucket.s3_url_for_object(model.data_prefix),
+            "RawDataUri": raw_data_bucket.s3_url_for_object(raw_data_prefix),
         }
-        if mlflow_app_arn is not None:
-            values["MlflowResourceArn"] = mlflow_app_arn
-        values.update({f"SubnetId{i}": s.subnet_id for i, s in enumerate(subnets)})
+        if mlflow_app is not None:
+            values["MlflowResourceArn"] = mlflow_app.app_arn
+        values.update({f"SubnetId{i}": subnet for i, subnet in enumerate(subnet_ids)})
         values.update({f"SecurityGroupId{i}": g.security_group_id for i, g in enumerate(groups)})
         self._values = values
 
-        self.pipeline_name = pipeline_name
-        self.pipeline_arn = stack.format_arn(
-            service="sagemaker", resource="pipeline", resource_name=pipeline_name.lower()
-        )
         self.resource = sagemaker.CfnPipeline(
             self,
             "Resource",
             pipeline_name=pipeline_name,
-            pipeline_description=f"Train, evaluate and register {model.name}",
+            pipeline_description=f"Train, evaluate and register {model_name}",
             role_arn=self.role.role_arn,
             pipeline_definition={
                 "PipelineDefinitionBody": cdk.Lazy.string(_ProduceString(self._embedded_body))
@@ -182,12 +224,12 @@ class TrainingPipeline(Construct):
         # --- what the steps need, and nothing broader --------------------------------
         for asset in (source, runner, schema):
             asset.grant_read(self.role)
-        raw_data_bucket.grant_read(self.role, f"{model.data_prefix}*")
+        raw_data_bucket.grant_read(self.role, f"{raw_data_prefix}*")
         artifacts_bucket.grant_read_write(self.role, f"{model_prefix}*")
         model_package_group.grant_register(self.role)
-        if mlflow_app_arn is not None:
-            grant_tracking(self.role, mlflow_app_arn)
-        self._grant_jobs(stack, encryption_key, vpc=bool(subnets))
+        if mlflow_app is not None:
+            mlflow_app.grant_tracking(self.role)
+        self._grant_jobs(stack, encryption_key, vpc=vpc)
         policy = default_policy_resource(self.role)
         # Jobs start as soon as an execution does: the policy must exist before the pipeline.
         self.resource.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
@@ -195,64 +237,144 @@ class TrainingPipeline(Construct):
         acknowledge_wildcards(
             policy,
             "Each wildcard is bounded. Compensating controls: S3 actions are limited to this "
-            f"model's prefixes ({model.data_prefix}, {model_prefix}) and the CDK asset "
+            f"model's prefixes ({raw_data_prefix}, {model_prefix}) and the CDK asset "
             "objects; KMS actions to the stage's data key; SageMaker jobs to names the "
             "pipeline service generates (pipelines-*); model packages to this model's group; "
             "logs to SageMaker's job log groups. Resource '*' only where the API has no "
-            "resource type (ecr:GetAuthorizationToken, ec2 network-interface calls SageMaker "
-            "makes for VPC jobs) or with a condition (cloudwatch:namespace /aws/sagemaker/*).",
+            "resource type (ecr:GetAuthorizationToken, ec2 Describe calls SageMaker makes for "
+            "VPC jobs) or with a condition (cloudwatch:namespace /aws/sagemaker/*; network "
+            "interfaces only in the stage's VPC, ec2:Vpc).",
         )
 
         # After the wildcard acknowledgements, which resolve the policy: resolving this
         # statement waits for the definition. Its resources have no wildcard.
         self._grant_image_pulls()
 
-        if settings.schedule_expression:
-            self._schedule(settings.schedule_expression)
+        if schedule is not None:
+            self._schedule(schedule)
+
+    @property
+    def pipeline_name(self) -> str:
+        return self._pipeline_name
+
+    @property
+    def pipeline_arn(self) -> str:
+        return self._pipeline_arn
+
+    # --- the definition -------------------------------------------------------------------
 
     @property
     def definition(self) -> BuiltDefinition:
-        """The rendered definition (waits for the background build)."""
+        """The rendered definition (waits for the build; raises its error)."""
         try:
             built = self._definition.result(timeout=BUILD_TIMEOUT_SECONDS)
         except concurrent.futures.TimeoutError as error:
             raise TimeoutError(
-                f"{self.node.path}: the pipeline definition was not built within "
-                f"{BUILD_TIMEOUT_SECONDS} s (the definition worker is stuck or starved)"
+                f"the pipeline definition was not built within {BUILD_TIMEOUT_SECONDS} s "
+                "(the build worker is stuck or starved)"
             ) from error
         check_body_size(built.body)
         missing = sorted(set(built.substitutions) - set(self._values))
         if missing:
-            raise ValueError(f"{self.node.path}: no value for definition variables {missing}")
+            raise ValueError(f"no value for definition variables {missing}")
         return built
 
     def definition_error(self) -> BaseException | None:
-        """The error that stopped the definition's build, if it has failed."""
-        if not self._definition.done():
-            return None
+        """Why the definition cannot be embedded, or None (waits for the build)."""
         try:
             self.definition  # noqa: B018 (also runs the size and variable checks)
         except Exception as error:
             return error
         return None
 
-    @property
-    def body(self) -> str:
-        """The definition body as embedded, with ``${...}`` Fn::Sub variables."""
-        return self.definition.body
-
     def _embedded_body(self) -> str:
+        # A failed build embeds nothing; the validation fails synth with its error.
+        if self.definition_error() is not None:
+            return ""
         built = self.definition
         return cdk.Fn.sub(built.body, {name: self._values[name] for name in built.substitutions})
 
     def _image_repositories(self) -> list[str]:
-        partition = cdk.Stack.of(self).partition
+        stack = cdk.Stack.of(self)
+        if self.definition_error() is not None:  # never deployed: the validation fails synth
+            return [stack.format_arn(service="ecr", resource="repository", resource_name="none")]
         return sorted(
             {
-                f"arn:{partition}:ecr:{region}:{account}:repository/{name}"
-                for account, region, name in IMAGE_PATTERN.findall(self.body)
+                f"arn:{stack.partition}:ecr:{region}:{account}:repository/{name}"
+                for account, region, name in IMAGE_PATTERN.findall(self.definition.body)
             }
         )
+
+    # --- grants ---------------------------------------------------------------------------
+
+    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` start, watch and stop executions of this pipeline."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "sagemaker:StartPipelineExecution",
+                "sagemaker:DescribePipelineExecution",
+                "sagemaker:ListPipelineExecutionSteps",
+                "sagemaker:StopPipelineExecution",
+            ],
+            resource_arns=[self.pipeline_arn, f"{self.pipeline_arn}/execution/*"],
+        )
+
+    def grant_start_pipeline_execution(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Lets ``grantee`` start executions only (what ``sagemaker.IPipeline`` asks for)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:StartPipelineExecution"],
+            resource_arns=[self.pipeline_arn],
+        )
+
+    @property
+    def pipeline_ref(self) -> sagemaker_refs.PipelineReference:
+        return sagemaker_refs.PipelineReference(pipeline_name=self.pipeline_name)
+
+    # --- metrics --------------------------------------------------------------------------
+
+    def metric(
+        self,
+        metric_name: str,
+        *,
+        statistic: str = "Sum",
+        period: cdk.Duration | None = None,
+        **props: Any,
+    ) -> cloudwatch.Metric:
+        """A SageMaker Pipelines metric of this pipeline (namespace
+        ``AWS/Sagemaker/ModelBuildingPipeline``, dimension ``PipelineName``); the period
+        defaults to 5 minutes."""
+        return cloudwatch.Metric(
+            namespace=METRIC_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"PipelineName": self.pipeline_name},
+            statistic=statistic,
+            period=period or cdk.Duration.minutes(5),
+            **props,
+        )
+
+    def metric_executions_started(self, **props: Any) -> cloudwatch.Metric:
+        """Executions started (Sum)."""
+        return self.metric("ExecutionStarted", **props)
+
+    def metric_executions_failed(self, **props: Any) -> cloudwatch.Metric:
+        """Executions that failed, the quality gate's QualityFailed included (Sum)."""
+        return self.metric("ExecutionFailed", **props)
+
+    def metric_executions_succeeded(self, **props: Any) -> cloudwatch.Metric:
+        """Executions that succeeded (Sum)."""
+        return self.metric("ExecutionSucceeded", **props)
+
+    def metric_executions_stopped(self, **props: Any) -> cloudwatch.Metric:
+        """Executions stopped by a person or a retry policy (Sum)."""
+        return self.metric("ExecutionStopped", **props)
+
+    def metric_execution_duration(self, **props: Any) -> cloudwatch.Metric:
+        """How long executions took, in milliseconds (Average)."""
+        return self.metric("ExecutionDuration", **{"statistic": "Average", **props})
+
+    # --- internals ------------------------------------------------------------------------
 
     def _grant_image_pulls(self) -> None:
         self.role.add_to_principal_policy(
@@ -267,7 +389,7 @@ class TrainingPipeline(Construct):
             )
         )
 
-    def _grant_jobs(self, stack: cdk.Stack, key: kms.IKey, *, vpc: bool) -> None:
+    def _grant_jobs(self, stack: cdk.Stack, key: kms.IKey, *, vpc: ec2.IVpc | None) -> None:
         role = self.role
         job_arns = [
             stack.format_arn(
@@ -341,15 +463,31 @@ class TrainingPipeline(Construct):
                 sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
             )
         )
-        if vpc:
+        if vpc is not None:
+            # SageMaker creates the jobs' network interfaces as this role: only in this VPC.
             role.add_to_principal_policy(
                 iam.PolicyStatement(
-                    sid="JobNetworkInterfaces",
+                    sid="JobNetworkInterfacesInTheVpc",
                     actions=[
                         "ec2:CreateNetworkInterface",
                         "ec2:CreateNetworkInterfacePermission",
                         "ec2:DeleteNetworkInterface",
                         "ec2:DeleteNetworkInterfacePermission",
+                    ],
+                    resources=["*"],
+                    conditions={
+                        "ArnEquals": {
+                            "ec2:Vpc": stack.format_arn(
+                                service="ec2", resource="vpc", resource_name=vpc.vpc_id
+                            )
+                        }
+                    },
+                )
+            )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="DescribeJobNetwork",
+                    actions=[
                         "ec2:DescribeNetworkInterfaces",
                         "ec2:DescribeVpcs",
                         "ec2:DescribeDhcpOptions",
@@ -360,52 +498,46 @@ class TrainingPipeline(Construct):
                 )
             )
 
-    def _schedule(self, expression: str) -> None:
+    def _schedule(self, expression: scheduler.ScheduleExpression) -> None:
+        stack = cdk.Stack.of(self)
+        group = scheduler.ScheduleGroup.from_default_schedule_group(self, "DefaultScheduleGroup")
         role = iam.Role(
             self,
             "ScheduleRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            # Only schedules of this account's default group may assume it.
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceAccount": stack.account,
+                        "aws:SourceArn": group.schedule_group_arn,
+                    }
+                },
+            ),
             description=f"Lets EventBridge Scheduler start {self.pipeline_name}",
         )
-        self.grant_start_execution(role)
-        policy = default_policy_resource(role)
-        acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
-        acknowledge_wildcards(
-            policy,
-            "Compensating controls: the only wildcard is this pipeline's own executions "
-            "(<pipeline-arn>/execution/*), whose IDs are not known in advance.",
-        )
-        scheduler.CfnSchedule(
+        scheduler.Schedule(
             self,
             "Schedule",
             description=f"Starts {self.pipeline_name}",
-            schedule_expression=expression,
-            schedule_expression_timezone="UTC",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.pipeline_arn,
-                role_arn=role.role_arn,
-                sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
-                    pipeline_parameter_list=[]
-                ),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_event_age_in_seconds=3600, maximum_retry_attempts=3
-                ),
+            schedule=expression,
+            target=scheduler_targets.SageMakerStartPipelineExecution(
+                self, role=role, max_event_age=cdk.Duration.hours(1), retry_attempts=3
             ),
         )
+        acknowledge(default_policy_resource(role), INLINE_POLICY, INLINE_POLICY_REASON)
 
-    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Lets ``grantee`` start, watch and stop executions of this pipeline."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=[
-                "sagemaker:StartPipelineExecution",
-                "sagemaker:DescribePipelineExecution",
-                "sagemaker:ListPipelineExecutionSteps",
-                "sagemaker:StopPipelineExecution",
-            ],
-            resource_arns=[self.pipeline_arn, f"{self.pipeline_arn}/execution/*"],
-        )
+
+@jsii.implements(constructs.IValidation)
+class _DefinitionValidation:
+    """Fails synth, before any template is written, when the definition cannot be embedded."""
+
+    def __init__(self, pipeline: TrainingPipeline) -> None:
+        self._pipeline = pipeline
+
+    def validate(self) -> list[str]:
+        error = self._pipeline.definition_error()
+        return [] if error is None else [f"{type(error).__name__}: {error}"]
 
 
 class _Produce:

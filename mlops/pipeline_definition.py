@@ -28,10 +28,11 @@ from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 from mlops.pipeline_sdk_env import SDK_CONFIG, offline_sdk
+from pipeline_steps.steplib import contract
 
 __all__ = [
     "MAX_BODY_CHARS",
-    "PROBLEM_TYPES",
+    "PROCESSING_SOURCE_DIR",
     "STEP_CHECK_QUALITY",
     "STEP_EVALUATE",
     "STEP_FAIL",
@@ -44,7 +45,6 @@ __all__ = [
     "PipelineInputs",
     "build_definition",
     "check_body_size",
-    "metric_json_path",
 ]
 
 # Step names: stable, PascalCase.
@@ -55,7 +55,8 @@ STEP_CHECK_QUALITY = "CheckQuality"
 STEP_REGISTER = "RegisterModel"
 STEP_FAIL = "QualityFailed"
 
-PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
+#: Where a processing job finds the zipped pipeline_steps/ (the runner's first argument).
+PROCESSING_SOURCE_DIR = "/opt/ml/processing/input/source"
 
 #: ``PipelineDefinitionBody`` maximum length (CloudFormation resource schema).
 MAX_BODY_CHARS = 1_048_576
@@ -80,11 +81,6 @@ _PLACEHOLDER_ACCOUNT = "000000000000"
 _MARK = "zzph"  # marks a placeholder value; never appears in real values we emit
 
 
-def metric_json_path(problem_type: str, metric: str) -> str:
-    """Return the JsonPath of ``metric`` inside evaluation.json for ``problem_type``."""
-    return f"{problem_type}_metrics.{metric}.value"
-
-
 @dataclass(frozen=True)
 class PipelineInputs:
     """Everything the construct supplies to build one model's training pipeline.
@@ -95,12 +91,14 @@ class PipelineInputs:
 
     Attributes:
         model_name: kebab-case model name, e.g. ``breast-cancer``; used in S3 paths.
-        problem_type: one of :data:`PROBLEM_TYPES`.
+        problem_type: one of the contract's problem types.
         region: concrete AWS region, used for the image URI lookups.
-        hyperparameters: built-in XGBoost hyperparameters (strings).
-        quality_metric: key inside evaluation.json, e.g. ``auc``, ``r2``, ``rmse``.
-        quality_threshold: default of the ``QualityThreshold`` parameter.
-        higher_is_better: True compares metric >= threshold, False metric <= threshold.
+        hyperparameters: built-in XGBoost hyperparameters, as sent (strings).
+        quality_metric: a gate metric of the contract for ``problem_type``; the contract
+            says where Evaluate writes it and whether higher is better.
+        quality_threshold: what the quality gate compares the metric with. It is written
+            into the condition, not a start-time parameter: whoever may start the pipeline
+            cannot lower the bar.
         subnet_count: 0 means no VPC config; otherwise ``SubnetId0..`` placeholders.
         security_group_count: number of ``SecurityGroupId0..`` placeholders.
         use_mlflow: track in SageMaker managed MLflow (``${MlflowResourceArn}``): the
@@ -119,7 +117,6 @@ class PipelineInputs:
     hyperparameters: Mapping[str, str]
     quality_metric: str
     quality_threshold: float
-    higher_is_better: bool
     processing_instance_type: str = "ml.m5.large"
     processing_instance_count: int = 1
     training_instance_type: str = "ml.m5.large"
@@ -134,7 +131,6 @@ class PipelineInputs:
     mlflow_experiment_name: str = ""
     enable_step_caching: bool = True
     cache_expire_after: str = "P30D"
-    default_approval_status: str = "PendingManualApproval"
     xgboost_version: str = "3.0-5"
     sklearn_version: str = "1.4-2-py312"
     processing_volume_size_gb: int = 30
@@ -145,12 +141,23 @@ class PipelineInputs:
         found: list[str] = []
         if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.model_name or ""):
             found.append(f"model_name {self.model_name!r}: must be kebab-case ([a-z0-9-])")
-        if self.problem_type not in PROBLEM_TYPES:
-            found.append(f"problem_type {self.problem_type!r}: allowed {', '.join(PROBLEM_TYPES)}")
         if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region or ""):
             found.append(f"region {self.region!r}: must be a concrete region like eu-west-1")
-        if not re.fullmatch(r"[A-Za-z0-9_:\-]+", self.quality_metric or ""):
-            found.append(f"quality_metric {self.quality_metric!r}: must be a plain JSON key")
+        if self.problem_type not in contract.PROBLEM_TYPES:
+            found.append(
+                f"problem_type {self.problem_type!r}: allowed {', '.join(contract.PROBLEM_TYPES)}"
+            )
+        else:  # the contract's rules for this problem type
+            found += [
+                p.render("quality_")
+                for p in contract.gate_problems(
+                    self.problem_type, self.quality_metric, self.quality_threshold
+                )
+            ]
+            found += [
+                p.render("hyperparameters.")
+                for p in contract.hyperparameter_problems(self.hyperparameters, self.problem_type)
+            ]
         for name in ("processing_instance_count", "training_instance_count"):
             if getattr(self, name) < 1:
                 found.append(f"{name} {getattr(self, name)!r}: must be >= 1")
@@ -187,18 +194,6 @@ class PipelineInputs:
                 f"cache_expire_after {self.cache_expire_after!r}: must be an ISO 8601 "
                 "duration such as P30D or PT12H"
             )
-        if self.default_approval_status not in (
-            "PendingManualApproval",
-            "Approved",
-            "Rejected",
-        ):
-            found.append(
-                f"default_approval_status {self.default_approval_status!r}: allowed "
-                "PendingManualApproval, Approved, Rejected"
-            )
-        for key, value in self.hyperparameters.items():
-            if not isinstance(value, str):
-                found.append(f"hyperparameters[{key!r}] {value!r}: must be a string")
         return found
 
     def key(self) -> str:
@@ -378,7 +373,6 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.parameters import (
-        ParameterFloat,
         ParameterInteger,
         ParameterString,
     )
@@ -430,20 +424,12 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     p_train_count = ParameterInteger(
         "TrainingInstanceCount", default_value=inputs.training_instance_count
     )
-    p_threshold = ParameterFloat("QualityThreshold", default_value=inputs.quality_threshold)
-    p_approval = ParameterString(
-        "ModelApprovalStatus",
-        default_value=inputs.default_approval_status,
-        enum_values=["PendingManualApproval", "Approved", "Rejected"],
-    )
     parameters = [
         p_input,
         p_proc_type,
         p_proc_count,
         p_train_type,
         p_train_count,
-        p_threshold,
-        p_approval,
     ]
 
     # ---- shared job settings
@@ -534,7 +520,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
             ),
         )
 
-    source_input = s3_in("source", ph["SourceUri"], "/opt/ml/processing/input/source")
+    source_input = s3_in("source", ph["SourceUri"], PROCESSING_SOURCE_DIR)
     schema_input = s3_in("schema", ph["SchemaUri"], "/opt/ml/processing/input/schema")
     # The schema file's S3 key is a CDK asset hash, so scripts get the directory and read
     # the one *.json in it.
@@ -556,6 +542,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 for n in pre_outputs
             ],
             arguments=[
+                PROCESSING_SOURCE_DIR,
                 "preprocess.py",
                 "--input-dir",
                 "/opt/ml/processing/input/raw",
@@ -667,6 +654,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 )
             ],
             arguments=[
+                PROCESSING_SOURCE_DIR,
                 "evaluate.py",
                 "--model-dir",
                 "/opt/ml/processing/model",
@@ -723,14 +711,16 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 s3_uri=Join(on="/", values=[pre_out("baseline"), "statistics.json"]),
             )
         )._to_request_dict(),
-        approval_status=p_approval,
+        # Always pending: only an approver (UpdateModelPackage) approves a version. The
+        # execution role may create versions with this status only (an IAM condition).
+        approval_status=contract.REGISTERED_APPROVAL_STATUS,
         customer_metadata_properties={
             "model_name": inputs.model_name,
             "problem_type": inputs.problem_type,
             "quality_metric": inputs.quality_metric,
         },
         domain="MACHINE_LEARNING",
-        task="CLASSIFICATION" if inputs.problem_type != "regression" else "REGRESSION",
+        task=contract.problem(inputs.problem_type).task,
     )
     session.context = None
     step_register = ModelStep(
@@ -743,12 +733,13 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     metric_value = JsonGet(
         step_name=step_eval.name,
         property_file=report,
-        json_path=metric_json_path(inputs.problem_type, inputs.quality_metric),
+        json_path=contract.metric_json_path(inputs.problem_type, inputs.quality_metric),
     )
-    comparison = (
-        ConditionGreaterThanOrEqualTo if inputs.higher_is_better else (ConditionLessThanOrEqualTo)
-    )
-    relation = ">=" if inputs.higher_is_better else "<="
+    higher_is_better = contract.gate_metric(
+        inputs.problem_type, inputs.quality_metric
+    ).higher_is_better
+    comparison = ConditionGreaterThanOrEqualTo if higher_is_better else ConditionLessThanOrEqualTo
+    relation = ">=" if higher_is_better else "<="
     step_fail = FailStep(
         name=STEP_FAIL,
         error_message=Join(
@@ -757,13 +748,13 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 f"Model quality gate failed: {inputs.quality_metric} =",
                 metric_value,
                 f"but the pipeline requires {inputs.quality_metric} {relation}",
-                p_threshold,
+                str(inputs.quality_threshold),
             ],
         ),
     )
     step_check = ConditionStep(
         name=STEP_CHECK_QUALITY,
-        conditions=[comparison(left=metric_value, right=p_threshold)],
+        conditions=[comparison(left=metric_value, right=inputs.quality_threshold)],
         if_steps=[step_register],
         else_steps=[step_fail],
     )

@@ -1,14 +1,15 @@
 #!/bin/sh
 # Entry point of every processing step on SageMaker. The step's code arrives as the zipped
-# pipeline_steps/ directory (a CDK asset, stored under its hash) in
-# /opt/ml/processing/input/source/; this unpacks it and runs the named script with the
-# remaining arguments, so sibling modules (steplib/) import as they do locally.
-#   usage: run_step.sh <script.py> [script arguments...]
-# STEP_SOURCE_DIR replaces that directory when the step runs outside a container (tests).
+# pipeline_steps/ directory (a CDK asset, stored under its hash) in <source-dir>, a
+# processing input; this unpacks it and runs the named script with the remaining
+# arguments, so sibling modules (steplib/) import as they do locally.
+#   usage: run_step.sh <source-dir> <script.py> [script arguments...]
+# The pipeline definition passes <source-dir> (/opt/ml/processing/input/source), so every
+# container path a step uses is written in the definition itself.
 set -eu
-script="${1:?usage: run_step.sh <script.py> [arguments...]}"
-shift
-source_dir="${STEP_SOURCE_DIR:-/opt/ml/processing/input/source}"
+source_dir="${1:?usage: run_step.sh <source-dir> <script.py> [arguments...]}"
+script="${2:?usage: run_step.sh <source-dir> <script.py> [arguments...]}"
+shift 2
 work_dir=$(mktemp -d)
 found=0
 for archive in "$source_dir"/*.zip; do

@@ -6,18 +6,22 @@ is RETAINed and the stack has termination protection.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
-from constructs.mlflow_app import MlflowApp
-from constructs.model_registry import ModelPackageGroup
+from constructs.mlflow_app import MlflowApp, MlflowAppBase
+from constructs.model_registry import ModelPackageGroup, ModelPackageGroupBase
 from constructs.network import PrivateNetwork
 from constructs.secure_bucket import AccessLogsBucket, SecureBucket
+from constructs.stage_handoff import StageHandoff
 from mlops.config import ModelConfig, StageConfig, pascal_case
 
 
@@ -29,12 +33,11 @@ class DataStack(cdk.Stack):
         raw_data_bucket: raw data that pipelines read.
         artifacts_bucket: pipeline outputs: splits, baselines, models, evaluation reports.
         data_capture_bucket: endpoint request/response capture for drift checks.
-        raw_data_bucket_arn_export, artifacts_bucket_arn_export: names of the exports
-            other stacks import these buckets' ARNs by.
         access_logs_bucket: S3 server access logs of the three buckets above.
         model_package_groups: one per configured model, by model name.
         mlflow: the stage's managed MLflow App, or None when ``mlflow.enabled`` is false.
-        mlflow_app_arn_export: name of the export of the App's ARN (None without one).
+        handoff: what other stacks of the stage read (SSM parameters, no exports); use
+            :meth:`resources_for` rather than reading it directly.
     """
 
     def __init__(
@@ -137,16 +140,6 @@ class DataStack(cdk.Stack):
             expiration_days=stage.capture_expiration_days,
         )
 
-        # Named exports for the stateless stacks. IAM policies there name these buckets in
-        # wildcard resources (`<bucket-arn>/<prefix>/*`), and a named export keeps both the
-        # policy text and its cdk-nag acknowledgement stable (see constructs/nag.py).
-        self.raw_data_bucket_arn_export = self._export(
-            "RawDataBucketArn", self.raw_data_bucket.bucket_arn
-        )
-        self.artifacts_bucket_arn_export = self._export(
-            "ArtifactsBucketArn", self.artifacts_bucket.bucket_arn
-        )
-
         # Other accounts that deploy this stage's models read their artifacts.
         for account in stage.model_reader_accounts:
             self.artifacts_bucket.grant_read(iam.AccountPrincipal(account), "models/*")
@@ -163,7 +156,6 @@ class DataStack(cdk.Stack):
             )
 
         self.mlflow: MlflowApp | None = None
-        self.mlflow_app_arn_export: str | None = None
         if stage.mlflow.enabled:
             self.mlflow = MlflowApp(
                 self,
@@ -172,14 +164,119 @@ class DataStack(cdk.Stack):
                 artifacts_bucket=self.artifacts_bucket,
                 removal_policy=removal,
             )
-            self.mlflow_app_arn_export = self._export("MlflowAppArn", self.mlflow.app_arn)
+        self.handoff = StageHandoff(self, "Handoff", namespace=f"/mlops/{stage_name}")
+        self._publish()
         _quiet_auto_delete_provider_lint(self)
 
-    def _export(self, name: str, value: str) -> str:
-        """Exports ``value`` as ``<stack name>-<name>`` and returns the export name."""
-        export_name = f"{self.stack_name}-{name}"
-        self.export_value(value, name=export_name)
-        return export_name
+    def model_scopes(self) -> dict[str, list[Construct]]:
+        """What each model adds to this template: its model package group."""
+        return {name: [group] for name, group in self.model_package_groups.items()}
+
+    def _publish(self) -> None:
+        """What the stage's other stacks read (see :meth:`resources_for`)."""
+        publish = self.handoff.publish
+        publish("data/key-arn", self.data_key.key_arn, description="The stage's data key")
+        for key, bucket, what in (
+            ("data/raw-data-bucket-arn", self.raw_data_bucket, "raw data"),
+            ("data/artifacts-bucket-arn", self.artifacts_bucket, "artifacts"),
+            ("data/data-capture-bucket-arn", self.data_capture_bucket, "data capture"),
+        ):
+            publish(key, bucket.bucket_arn, description=f"ARN of the stage's {what} bucket")
+        publish("network/vpc-id", self.network.vpc.vpc_id, description="The stage's VPC")
+        self.handoff.publish_list(
+            "network/job-subnet-ids",
+            self.network.subnets.subnet_ids,
+            description="Isolated subnets SageMaker jobs run in",
+        )
+        publish(
+            "network/job-security-group-id",
+            self.network.job_security_group.security_group_id,
+            description="Security group of SageMaker jobs",
+        )
+        if self.mlflow is not None:
+            publish("mlflow/app-arn", self.mlflow.app_arn, description="The stage's MLflow App")
+
+    def resources_for(self, scope: Construct) -> StageResources:
+        """This stack's shared resources, imported into ``scope`` (a construct of another
+        stack of the stage) through the handoff: no cross-stack export is created. Each
+        is imported when first used."""
+        return StageResources(Construct(scope, "StageResources"), self)
+
+
+class StageResources:
+    """The data stack's shared resources as another stack of the stage sees them.
+
+    Each attribute is imported into the holder's stack when first read (a stack that
+    never uses the capture bucket does not read its SSM parameter).
+    """
+
+    def __init__(self, holder: Construct, data: DataStack) -> None:
+        self._holder = holder
+        self._data = data
+
+    def _read(self, key: str) -> str:
+        return self._data.handoff.read(self._holder, key)
+
+    @functools.cached_property
+    def data_key(self) -> kms.IKey:
+        return kms.Key.from_key_arn(self._holder, "DataKey", self._read("data/key-arn"))
+
+    def _bucket(self, construct_id: str, key: str) -> s3.IBucket:
+        return s3.Bucket.from_bucket_attributes(
+            self._holder, construct_id, bucket_arn=self._read(key), encryption_key=self.data_key
+        )
+
+    @functools.cached_property
+    def raw_data_bucket(self) -> s3.IBucket:
+        return self._bucket("RawData", "data/raw-data-bucket-arn")
+
+    @functools.cached_property
+    def artifacts_bucket(self) -> s3.IBucket:
+        return self._bucket("Artifacts", "data/artifacts-bucket-arn")
+
+    @functools.cached_property
+    def data_capture_bucket(self) -> s3.IBucket:
+        return self._bucket("DataCapture", "data/data-capture-bucket-arn")
+
+    @functools.cached_property
+    def vpc(self) -> ec2.IVpc:
+        subnet_ids = self._data.handoff.read_list(self._holder, "network/job-subnet-ids")
+        zones = list(self._data.network.vpc.availability_zones)[: len(subnet_ids)]
+        return ec2.Vpc.from_vpc_attributes(
+            self._holder,
+            "Vpc",
+            vpc_id=self._read("network/vpc-id"),
+            availability_zones=zones,
+            isolated_subnet_ids=subnet_ids,
+        )
+
+    #: The subnets of :attr:`vpc` that SageMaker jobs run in.
+    job_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+
+    @functools.cached_property
+    def job_security_group(self) -> ec2.ISecurityGroup:
+        return ec2.SecurityGroup.from_security_group_id(
+            self._holder,
+            "JobSecurityGroup",
+            self._read("network/job-security-group-id"),
+            mutable=False,
+        )
+
+    @functools.cached_property
+    def mlflow_app(self) -> MlflowAppBase | None:
+        """The stage's MLflow App; None when the stage has MLflow turned off."""
+        if not self._data.handoff.has("mlflow/app-arn"):
+            return None
+        return MlflowApp.from_app_arn(self._holder, "Mlflow", self._read("mlflow/app-arn"))
+
+    def model_package_group(self, model_name: str) -> ModelPackageGroupBase:
+        """The model package group of ``model_name`` (``KeyError`` if none)."""
+        group = self._data.model_package_groups[model_name]
+        return ModelPackageGroup.from_model_package_group_name(
+            self._holder,
+            f"{pascal_case(model_name)}ModelPackageGroup",
+            group.model_package_group_name,
+        )
 
 
 # CloudWatch Logs accepts only these retention periods (days).

@@ -1,11 +1,17 @@
-"""The stateless training stack: one SageMaker Pipeline per model, rebuilt at will."""
+"""The stateless training stack: one SageMaker Pipeline per model, rebuilt at will.
+
+Each model's pipeline lives in a nested stack of its own, so that a stage's models are
+not bounded by one template's 1 MB and 500 resources: the parent holds one
+``AWS::CloudFormation::Stack`` per model. A model keeps its nested stack (and its logical
+ID) when others are added or removed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
 
 from constructs import Construct
 from constructs.training_pipeline import TrainingPipeline
@@ -37,41 +43,90 @@ class PipelineStack(cdk.Stack):
             description=f"SageMaker MLOps platform ({stage_name}): training pipelines",
             **kwargs,
         )
-        raw_data = s3.Bucket.from_bucket_attributes(
-            self,
-            "RawDataBucket",
-            bucket_arn=cdk.Fn.import_value(data.raw_data_bucket_arn_export),
-            encryption_key=data.data_key,
-        )
-        artifacts = s3.Bucket.from_bucket_attributes(
-            self,
-            "ArtifactsBucket",
-            bucket_arn=cdk.Fn.import_value(data.artifacts_bucket_arn_export),
-            encryption_key=data.data_key,
-        )
-        mlflow_app_arn = (
-            cdk.Fn.import_value(data.mlflow_app_arn_export) if data.mlflow_app_arn_export else None
-        )
+        # Values come from the data stack's handoff (SSM), read at deployment: deploy after.
+        self.add_stack_dependency(data)
         self.pipelines: dict[str, TrainingPipeline] = {}
+        self._nested: dict[str, ModelTrainingStack] = {}
         for model in models:
-            pipeline = TrainingPipeline(
+            nested = ModelTrainingStack(
                 self,
-                f"{pascal_case(model.name)}TrainingPipeline",
+                f"{pascal_case(model.name)}Training",
                 pipeline_name=f"{stage_name}-{model.name}-training",
                 model=model,
-                settings=stage.pipeline,
-                raw_data_bucket=raw_data,
-                artifacts_bucket=artifacts,
-                encryption_key=data.data_key,
-                model_package_group=data.model_package_groups[model.name],
-                vpc_subnets=list(data.network.subnets.subnets),
-                security_groups=[data.network.job_security_group],
-                mlflow_app_arn=mlflow_app_arn,
+                stage=stage,
+                data=data,
             )
-            self.pipelines[model.name] = pipeline
-            cdk.CfnOutput(
-                self,
-                f"{pascal_case(model.name)}PipelineName",
-                value=pipeline.pipeline_name,
-                description=f"Start with: aws sagemaker start-pipeline-execution --pipeline-name {pipeline.pipeline_name}",
-            )
+            self.pipelines[model.name] = nested.pipeline
+            self._nested[model.name] = nested
+
+    def model_scopes(self) -> dict[str, list[Construct]]:
+        """What each model adds to this template: its nested stack's resource."""
+        return {
+            name: [n.nested_stack_resource]
+            for name, n in self._nested.items()
+            if n.nested_stack_resource
+        }
+
+
+class ModelTrainingStack(cdk.NestedStack):
+    """One model's training pipeline, as a nested stack of the :class:`PipelineStack`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        pipeline_name: str,
+        model: ModelConfig,
+        stage: StageConfig,
+        data: DataStack,
+    ) -> None:
+        super().__init__(scope, id, description=f"Training pipeline of {model.name}")
+        shared = data.resources_for(self)
+        settings = stage.pipeline
+        self.pipeline = TrainingPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=pipeline_name,
+            model_name=model.name,
+            problem_type=model.problem_type,
+            schema_file=model.schema_file,
+            hyperparameters=model.hyperparameters,
+            quality_metric=model.quality_gate.metric,
+            quality_threshold=model.quality_gate.threshold,
+            raw_data_bucket=shared.raw_data_bucket,
+            raw_data_prefix=model.data_prefix,
+            artifacts_bucket=shared.artifacts_bucket,
+            encryption_key=shared.data_key,
+            model_package_group=shared.model_package_group(model.name),
+            vpc=shared.vpc,
+            vpc_subnets=shared.job_subnets,
+            security_groups=[shared.job_security_group],
+            processing_instance_type=settings.processing_instance_type,
+            processing_instance_count=settings.processing_instance_count,
+            training_instance_type=settings.training_instance_type,
+            training_instance_count=settings.training_instance_count,
+            max_runtime=cdk.Duration.seconds(settings.max_runtime_seconds),
+            use_spot_training=settings.use_spot_training,
+            max_wait=(
+                cdk.Duration.seconds(settings.max_wait_seconds)
+                if settings.max_wait_seconds
+                else None
+            ),
+            xgboost_version=model.algorithm.version,
+            mlflow_app=shared.mlflow_app,
+            schedule=(
+                scheduler.ScheduleExpression.expression(settings.schedule_expression, None)
+                if settings.schedule_expression
+                else None
+            ),
+        )
+        cdk.CfnOutput(
+            self,
+            "PipelineName",
+            value=self.pipeline.pipeline_name,
+            description=(
+                "Start with: aws sagemaker start-pipeline-execution --pipeline-name "
+                f"{self.pipeline.pipeline_name}"
+            ),
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 
 from constructs import Construct
+from constructs.template_budget import TemplateBudget
 from mlops.config import PlatformConfig
 from stacks.data_stack import DataStack
 from stacks.pipeline_stack import PipelineStack
@@ -14,31 +15,21 @@ class MlopsStage(cdk.Stage):
     """All stacks of one stage (``dev``, ``staging``, ``prod``...), in its account and region.
 
     Attributes:
-        data: the stateful stack (keys, network, buckets, model registry).
+        data: the stateful stack (keys, network, buckets, model registry, MLflow).
         training: the training pipelines (stateless).
     """
 
     def __init__(self, scope: Construct, stage_name: str, *, config: PlatformConfig) -> None:
         stage = config.stages[stage_name]
         super().__init__(
-            scope,
-            stage_name,
-            env=cdk.Environment(account=stage.account, region=stage.region),
+            scope, stage_name, env=cdk.Environment(account=stage.account, region=stage.region)
         )
-        self.data = DataStack(
-            self,
-            "Data",
-            stage_name=stage_name,
-            stage=stage,
-            models=config.models,
-        )
+        models = config.models
+        self.data = DataStack(self, "Data", stage_name=stage_name, stage=stage, models=models)
         self.training = PipelineStack(
-            self,
-            "Training",
-            stage_name=stage_name,
-            stage=stage,
-            models=config.models,
-            data=self.data,
+            self, "Training", stage_name=stage_name, stage=stage, models=models, data=self.data
         )
+        for stack in (self.data, self.training):
+            stack.node.add_validation(TemplateBudget(stack, stack.model_scopes))
         for key, value in sorted(stage.tags.items()):
             cdk.Tags.of(self).add(key, value)

@@ -44,3 +44,29 @@ def normalize_template(template: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(template, sort_keys=True)
     text = re.sub(r"[0-9a-f]{64}", "<asset-hash>", text)
     return json.loads(text)
+
+
+def all_templates(stages: Any) -> dict[str, dict[str, Any]]:
+    """``{"<stage>/<stack path>": template}`` of every stack of ``stages``, nested included."""
+    result = {}
+    for stage in stages:
+        for stack in stage.node.find_all():
+            if isinstance(stack, cdk.Stack):
+                template = cdk.assertions.Template.from_stack(stack).to_json()
+                result[stack.node.path] = template
+    return result
+
+
+def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """The resources of one type in a template, by logical ID."""
+    return {k: r for k, r in template.get("Resources", {}).items() if r["Type"] == kind}
+
+
+def ssm_parameter_of(template: dict[str, Any], value: Any) -> str | None:
+    """The SSM parameter name a ``{"Ref": <parameter>}`` of an SSM type reads, else None."""
+    if not (isinstance(value, dict) and set(value) == {"Ref"}):
+        return None
+    parameter = template.get("Parameters", {}).get(value["Ref"], {})
+    if not str(parameter.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
+        return None
+    return parameter.get("Default")

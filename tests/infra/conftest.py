@@ -8,31 +8,33 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from cdk_helpers import make_app
+from cdk_helpers import all_templates, make_app
 
 import app as platform_app
 
 
 @pytest.fixture(scope="session")
-def default_stages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, platform_app.MlopsStage]:
-    """Every stage of the default config, built and synthesized once (cdk-nag included)."""
+def default_app(tmp_path_factory: pytest.TempPathFactory) -> cdk.App:
+    """The default app (every stage of cdk.json, cdk-nag included), synthesized once."""
     app = make_app(outdir=tmp_path_factory.mktemp("cdk.out"))
-    stages = platform_app.build(app)
-    platform_app.synth(app, stages)
-    return stages
+    platform_app.build(app)
+    app.synth()
+    return app
+
+
+@pytest.fixture(scope="session")
+def default_stages(default_app: cdk.App) -> dict[str, Any]:
+    """The default app's stages, by name."""
+    return {
+        stage.node.id: stage for stage in default_app.node.children if isinstance(stage, cdk.Stage)
+    }
 
 
 @pytest.fixture(scope="session")
 def templates(default_stages: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{"<stage>/<stack>": template}`` for every stack of the default app."""
-    result = {}
-    for stage_name, stage in default_stages.items():
-        for stack in stage.node.children:
-            if isinstance(stack, cdk.Stack):
-                result[f"{stage_name}/{stack.node.id}"] = cdk.assertions.Template.from_stack(
-                    stack
-                ).to_json()
-    return result
+    """``{"<stage>/<stack path>": template}`` for every stack, nested ones included
+    (``dev/Training/BreastCancerTraining``)."""
+    return all_templates(default_stages.values())
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def synth() -> Iterator[Callable[..., dict[str, Any]]]:
     def run(mlops: dict[str, Any], outdir: Path | None = None) -> dict[str, Any]:
         app = make_app(mlops, outdir)
         stages = platform_app.build(app)
-        platform_app.synth(app, stages)
+        app.synth()
         return stages
 
     yield run

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
-from cdk_helpers import mlops_config
+from cdk_helpers import mlops_config, ssm_parameter_of
 from test_data_stack import STAGES, resources
 
 
@@ -58,7 +59,7 @@ def test_the_artifact_store_role_reaches_only_its_prefix(templates: dict[str, An
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_pipelines_are_tracked_in_the_stage_app(templates: dict[str, Any], stage: str) -> None:
-    template = templates[f"{stage}/Training"]
+    template = templates[f"{stage}/Training/BreastCancerTraining"]
     definition, values = _pipeline_body(template)
     experiment = f"{stage}-breast-cancer-training"
     expected = {"MlflowResourceArn": "${MlflowResourceArn}", "MlflowExperimentName": experiment}
@@ -67,11 +68,12 @@ def test_pipelines_are_tracked_in_the_stage_app(templates: dict[str, Any], stage
     assert train["Arguments"]["MlflowConfig"] == expected
     # Tracking is SageMaker's own: the jobs stay network-isolated.
     assert train["Arguments"]["EnableNetworkIsolation"] is True
-    imported = {"Fn::ImportValue": f"{stage}-Data-MlflowAppArn"}
-    assert values["MlflowResourceArn"] == imported
+    # Read from the data stack's handoff (an SSM parameter), not a cross-stack export.
+    imported = values["MlflowResourceArn"]
+    assert ssm_parameter_of(template, imported) == f"/mlops/{stage}/mlflow/app-arn"
     grants = [
         s
-        for s in _role_statements(template, "BreastCancerTrainingPipelineExecutionRole")
+        for s in _role_statements(template, "PipelineExecutionRole")
         if "sagemaker:CallMlflowAppApi" in s["Action"]
     ]
     assert grants == [
@@ -89,9 +91,10 @@ def test_mlflow_disabled_leaves_it_out(synth: Any) -> None:
     config["stages"]["dev"]["mlflow"] = {"enabled": False}
     stages = synth(config)
     data = Template.from_stack(stages["dev"].data).to_json()
-    training = Template.from_stack(stages["dev"].training).to_json()
+    pipeline = stages["dev"].training.pipelines["breast-cancer"]
+    training = Template.from_stack(cdk.Stack.of(pipeline)).to_json()
     assert resources(data, "AWS::SageMaker::MlflowApp") == {}
-    assert "MlflowAppArn" not in json.dumps(data.get("Outputs", {}))
+    assert "mlflow" not in json.dumps(resources(data, "AWS::SSM::Parameter"))
     definition, values = _pipeline_body(training)
     assert definition["MlflowConfig"] is None
     assert "MlflowResourceArn" not in values

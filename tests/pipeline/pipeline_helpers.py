@@ -28,7 +28,6 @@ BINARY = PipelineInputs(
     },
     quality_metric="auc",
     quality_threshold=0.9,
-    higher_is_better=True,
 )
 MULTICLASS = PipelineInputs(
     model_name="wine",
@@ -41,7 +40,6 @@ MULTICLASS = PipelineInputs(
     },
     quality_metric="accuracy",
     quality_threshold=0.8,
-    higher_is_better=True,
     training_instance_count=2,
     use_spot_training=True,
     max_wait_seconds=7200,
@@ -58,7 +56,6 @@ REGRESSION = PipelineInputs(
     hyperparameters={"objective": "reg:squarederror", "num_round": "80"},
     quality_metric="rmse",
     quality_threshold=65.0,
-    higher_is_better=False,
 )
 ALL_INPUTS = {"binary": BINARY, "multiclass": MULTICLASS, "regression": REGRESSION}
 

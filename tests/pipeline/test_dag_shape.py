@@ -6,7 +6,8 @@ import pytest
 from pipeline_helpers import ALL_INPUTS, steps_by_name
 
 from mlops.dag_diagram import dag_edges
-from mlops.pipeline_definition import metric_json_path
+from mlops.pipeline_definition import PROCESSING_SOURCE_DIR
+from pipeline_steps.steplib.contract import REGISTERED_APPROVAL_STATUS, metric_json_path
 
 EXPECTED_STEPS = {
     "Preprocess": "Processing",
@@ -22,8 +23,6 @@ EXPECTED_PARAMETERS = [
     "ProcessingInstanceCount",
     "TrainingInstanceType",
     "TrainingInstanceCount",
-    "QualityThreshold",
-    "ModelApprovalStatus",
 ]
 
 
@@ -69,7 +68,8 @@ def test_condition_direction_and_json_path(definitions, key, condition_type):
     check = steps_by_name(definitions[key])["CheckQuality"]["Arguments"]
     (condition,) = check["Conditions"]
     assert condition["Type"] == condition_type
-    assert condition["RightValue"] == {"Get": "Parameters.QualityThreshold"}
+    # A literal, not a start-time parameter: starting the pipeline cannot lower the bar.
+    assert condition["RightValue"] == inputs.quality_threshold
     json_get = condition["LeftValue"]["Std:JsonGet"]
     assert json_get["Path"] == f"{inputs.problem_type}_metrics.{inputs.quality_metric}.value"
     assert json_get["Path"] == metric_json_path(inputs.problem_type, inputs.quality_metric)
@@ -81,7 +81,7 @@ def test_condition_direction_and_json_path(definitions, key, condition_type):
 def test_fail_message_shows_metric_and_threshold(definitions):
     fail = steps_by_name(definitions["regression"])["QualityFailed"]["Arguments"]
     values = fail["ErrorMessage"]["Std:Join"]["Values"]
-    assert {"Get": "Parameters.QualityThreshold"} in values
+    assert str(ALL_INPUTS["regression"].quality_threshold) in values
     assert any("Std:JsonGet" in v for v in values if isinstance(v, dict))
     assert any("rmse <=" in v for v in values if isinstance(v, str))
 
@@ -91,13 +91,7 @@ def test_parameters(definitions, key):
     params = {p["Name"]: p for p in definitions[key]["Parameters"]}
     assert list(params) == EXPECTED_PARAMETERS
     inputs = ALL_INPUTS[key]
-    assert params["QualityThreshold"] == {
-        "Name": "QualityThreshold",
-        "Type": "Float",
-        "DefaultValue": inputs.quality_threshold,
-    }
     assert params["InputDataUri"]["DefaultValue"] == "${RawDataUri}"
-    assert params["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
     assert params["TrainingInstanceCount"]["DefaultValue"] == inputs.training_instance_count
 
 
@@ -146,7 +140,9 @@ def test_processing_runner_contract(definitions):
         args = steps[name]["Arguments"]
         app = args["AppSpecification"]
         assert app["ContainerEntrypoint"][:2] == ["/bin/sh", "-c"]
-        assert app["ContainerArguments"][0] == script
+        # The runner gets the source directory, then the script: every container path
+        # a step uses is written in the definition.
+        assert app["ContainerArguments"][:2] == [PROCESSING_SOURCE_DIR, script]
         assert image in app["ImageUri"]
         inputs = {i["InputName"]: i["S3Input"] for i in args["ProcessingInputs"]}
         assert inputs["code"]["S3Uri"] == "${CodeUri}"
@@ -207,7 +203,8 @@ def test_training_settings(definitions):
 def test_register_model(definitions):
     register = steps_by_name(definitions["binary"])["RegisterModel"]["Arguments"]
     assert register["ModelPackageGroupName"] == "${ModelPackageGroupArn}"
-    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    # Always pending: no start-time parameter can register a version as approved.
+    assert register["ModelApprovalStatus"] == REGISTERED_APPROVAL_STATUS
     spec = register["InferenceSpecification"]
     sklearn, xgboost = spec["Containers"]
     assert "sagemaker-scikit-learn" in sklearn["Image"]

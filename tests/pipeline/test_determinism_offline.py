@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 from pipeline_helpers import BINARY, REPO_ROOT
 from pytest_socket import SocketBlockedError, disable_socket, enable_socket
 
-from mlops.definition_worker import build_definition_in_background
+from mlops import definition_builds
 from mlops.pipeline_definition import PipelineInputs, build_definition
 
 # Runs in a fresh interpreter: blocks every connection and DNS lookup *before* the SDK is
@@ -119,70 +118,102 @@ def test_environment_restored():
     assert isinstance(steps.LocalSagemakerClient, type)
 
 
-def test_background_build_equals_the_direct_one(built):
-    future = build_definition_in_background(BINARY)
+def test_submitted_builds_are_shared_and_equal_the_direct_one(built):
+    """Here (aws_cdk imported) builds run in-process; equal inputs share one build."""
+    future = definition_builds.submit(BINARY)
     assert future.result(timeout=120) == built["binary"]
-    # Equal inputs share one build; any difference builds again.
     same = PipelineInputs(**{**BINARY.__dict__, "hyperparameters": dict(BINARY.hyperparameters)})
-    assert build_definition_in_background(same) is future
+    assert definition_builds.submit(same) is future
     other = PipelineInputs(**{**BINARY.__dict__, "quality_threshold": 0.5})
-    assert build_definition_in_background(other) is not future
-    assert '"DefaultValue":0.5' in build_definition_in_background(other).result(timeout=120).body
+    assert definition_builds.submit(other) is not future
+    assert '"RightValue":0.5' in definition_builds.submit(other).result(timeout=120).body
 
 
-def test_background_build_rejects_bad_inputs_at_once():
+def test_submit_rejects_bad_inputs_at_once():
     bad = PipelineInputs(**{**BINARY.__dict__, "model_name": "Not Kebab"})
     with pytest.raises(ValueError, match="model_name 'Not Kebab': must be kebab-case"):
-        build_definition_in_background(bad)
+        definition_builds.submit(bad)
 
 
-def test_background_build_errors_keep_their_type():
+def test_build_errors_keep_their_type():
     inputs = PipelineInputs(**{**BINARY.__dict__, "region": "ap-east-2"})
     with pytest.raises(ValueError, match="Unsupported region: ap-east-2"):
-        build_definition_in_background(inputs).result(timeout=120)
+        definition_builds.submit(inputs).result(timeout=120)
 
 
-def test_the_worker_builds_with_the_network_denied(built):
-    """The worker process, as the app starts it, answers with no network at all."""
-    request = {
-        "id": 7,
-        "inputs": {**BINARY.__dict__, "hyperparameters": dict(BINARY.hyperparameters)},
-    }
+def test_forking_is_refused_once_cdk_is_loaded():
+    import aws_cdk  # noqa: F401 - the point of the test
+
+    assert definition_builds.start() is False
+
+
+# Runs as app.py does: start() before anything else, then build in the forked worker.
+WORKER_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])
+    from mlops import definition_builds
+    assert definition_builds.start(), "the worker did not start"
+    import os, socket
+    from pipeline_helpers import BINARY
+    pool = definition_builds._EXECUTOR
+    assert pool.submit(os.getpid).result() != os.getpid(), "not built in another process"
+    probe = pool.submit(socket.create_connection, ("192.0.2.1", 443), 1).exception()
+    assert "network access is disabled" in str(probe), probe
+    sys.stdout.write(definition_builds.submit(BINARY).result(timeout=300).body)
+    """
+)
+
+
+def test_the_forked_worker_builds_the_same_body_with_no_network(built):
     result = subprocess.run(
-        [sys.executable, "-m", "mlops.definition_worker"],
-        input=json.dumps(request) + "\n",
+        [
+            sys.executable,
+            "-c",
+            WORKER_SCRIPT,
+            str(REPO_ROOT),
+            str(REPO_ROOT / "tests" / "pipeline"),
+        ],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr
-    reply = json.loads(result.stdout)
-    assert reply["id"] == 7 and reply["body"] == built["binary"].body
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == built["binary"].body
 
 
-def test_the_worker_network_guard_is_effective():
-    code = (
-        "from mlops.definition_worker import deny_network\n"
-        "deny_network()\n"
-        "import socket\n"
-        "socket.create_connection(('192.0.2.1', 443), timeout=1)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
-    )
-    assert result.returncode != 0
-    assert "network access is disabled in the definition worker" in result.stderr
+DEAD_WORKER_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])
+    from mlops import definition_builds
+    definition_builds.start()
+    from concurrent.futures.process import BrokenProcessPool
+    from pipeline_helpers import BINARY
+    pool = definition_builds._EXECUTOR
+    os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
+    try:
+        definition_builds.submit(BINARY).result(timeout=60)
+    except BrokenProcessPool as error:
+        print("broken:", error)
+    """
+)
 
 
 def test_a_dead_worker_fails_its_builds_instead_of_hanging():
-    from mlops.definition_worker import DefinitionWorker, WorkerError
-
-    worker = DefinitionWorker()
-    pending = worker.submit(BINARY)  # the worker is still importing the SDK
-    worker._process.kill()
-    with pytest.raises(WorkerError, match="exited with code -9"):
-        pending.result(timeout=30)
-    with pytest.raises(WorkerError, match="exited with code -9"):
-        worker.submit(BINARY).result(timeout=30)
-    worker.close()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DEAD_WORKER_SCRIPT,
+            str(REPO_ROOT),
+            str(REPO_ROOT / "tests" / "pipeline"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("broken:")
