@@ -3,11 +3,12 @@
 #   make steps-venv    .venv-steps from requirements-steps.txt (pinned to the SageMaker images;
 #                      wheels only; reinstalled only when the requirements file changes)
 #   make test-steps    unit, bad-data, end-to-end, parity and drift-statistics tests
-#   make local-run     the whole pipeline DAG on this machine, no Docker, no AWS
+#   make local-run     the synthesized pipeline definitions of a stage, run on this machine
+#                      (no Docker, no AWS): mlops/local_run.py, steps in .venv-steps
 #   make bench-steps   preprocess throughput on ~1M rows vs the pyarrow read+write floor
 #
 # Variables: PYTHON (interpreter that creates the venv), LOCAL_RUN_ARGS (e.g.
-# "--model diabetes"), BENCH_STEPS_ARGS (e.g. "--rows 200000").
+# "--stage staging --model breast-cancer"), BENCH_STEPS_ARGS (e.g. "--rows 200000").
 
 PYTHON ?= python3
 STEPS_VENV ?= .venv-steps
@@ -28,8 +29,8 @@ steps-venv: $(STEPS_STAMP)
 test-steps: $(STEPS_STAMP)
 	$(STEPS_PY) -m pytest tests/steps -q -p no:cacheprovider
 
-local-run: $(STEPS_STAMP)
-	$(STEPS_PY) pipeline_steps/local_run.py $(LOCAL_RUN_ARGS)
+local-run: deps $(STEPS_STAMP)
+	$(PY) -m mlops.local_run --steps-python $(STEPS_PY) $(LOCAL_RUN_ARGS)
 
 bench-steps: $(STEPS_STAMP)
 	$(STEPS_PY) benchmarks/steps_bench.py $(BENCH_STEPS_ARGS)

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from steps_helpers import run_script
+from steps_helpers import CDK_PYTHON, DIABETES, REPO
 
 try:  # these tests need the pinned step libraries (.venv-steps); elsewhere, collect nothing
     import numpy  # noqa: F401
@@ -21,17 +21,17 @@ except ImportError as _missing:  # pragma: no cover - depends on the interpreter
     collect_ignore_glob = ["test_*.py"]
     print(f"tests/steps skipped: {_missing}; run them with `make test-steps`", file=sys.stderr)
 
-from steplib.schema import parse_schema
+from steplib.schema import parse_schema_doc
 
 
 @pytest.fixture
 def small_schema():
     """Two numeric features, one categorical, categorical target."""
-    return parse_schema(
+    return parse_schema_doc(
         {
             "recordIdColumn": "record_id",
             "eventTimeColumn": "event_time",
-            "target": {"name": "label", "type": "categorical"},
+            "target": {"name": "label", "type": "categorical", "classes": ["no", "yes"]},
             "features": [
                 {"name": "x1", "type": "numeric"},
                 {"name": "x2", "type": "numeric"},
@@ -43,13 +43,26 @@ def small_schema():
 
 @pytest.fixture(scope="session")
 def local_run(tmp_path_factory):
-    """One full local DAG run of both built-in models (defaults, not cdk.json)."""
+    """One ``make local-run`` of the dev stage: the default config plus the diabetes model,
+    synthesized by the CDK app and executed step by step with this interpreter."""
+    import subprocess
+
+    if not CDK_PYTHON.exists():
+        pytest.fail(f"{CDK_PYTHON} is missing: run `make deps` (make test does)")
     work = tmp_path_factory.mktemp("local-run")
-    proc = run_script("local_run.py", "--work-dir", work, "--cdk-json", work / "absent-cdk.json")
+    cdk_json = json.loads((REPO / "cdk.json").read_text())
+    cdk_json["context"]["mlops"]["models"].append(DIABETES)
+    (work / "cdk.json").write_text(json.dumps(cdk_json))
+    proc = subprocess.run(
+        [CDK_PYTHON, "-m", "mlops.local_run", "--cdk-json", work / "cdk.json",
+         "--work-dir", work, "--steps-python", sys.executable],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    summary = work / "dev" / "summary.json"
     return {
         "proc": proc,
-        "work": work,
-        "summary": json.loads((work / "summary.json").read_text())
-        if (work / "summary.json").exists()
+        "work": work / "dev",
+        "summary": {r["model"]: r for r in json.loads(summary.read_text())}
+        if summary.exists()
         else None,
     }

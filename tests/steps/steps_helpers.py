@@ -32,3 +32,31 @@ def run_preprocess(
         "--input-dir", input_path, "--schema", BC_SCHEMA,
         "--problem-type", "binary_classification", "--output-dir", output_dir, *extra,
     )  # fmt: skip
+
+
+#: The CDK app's interpreter: local-run synthesizes the stage and executes its definitions.
+CDK_PYTHON = REPO / ".venv" / "bin" / "python"
+
+#: A second model, added to the default config only through cdk.json and its schema file
+#: (its raw data is committed under data/raw/diabetes/).
+DIABETES = {
+    "name": "diabetes",
+    "problemType": "regression",
+    "targetColumn": "disease_progression",
+    "schemaFile": "data/schemas/diabetes.json",
+    "dataPrefix": "diabetes/",
+    "hyperparameters": {
+        "objective": "reg:squarederror",
+        "num_round": 150,
+        "max_depth": 2,
+        "eta": 0.05,
+        "subsample": 0.8,
+        "eval_metric": "rmse",
+    },
+    "qualityGate": {"metric": "r2", "threshold": 0.3},
+}
+
+
+def job(work: Path, model: str, step: str) -> Path:
+    """The local root of one step's job in a local-run work directory (its ``/opt/ml``)."""
+    return work / model / "execution" / "jobs" / step / "opt" / "ml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from steps_helpers import BC_SCHEMA, REPO, run_preprocess, run_script
+from steps_helpers import BC_SCHEMA, REPO, job, run_preprocess, run_script
 
 BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
 
@@ -114,7 +114,7 @@ def test_duplicate_record_ids(tmp_path):
 
 
 def test_class_never_seen_in_training(tmp_path, local_run):
-    ev = local_run["work"] / "breast-cancer/evaluate/opt/ml/processing"
+    ev = job(local_run["work"], "breast-cancer", "Evaluate") / "processing"
     test_dir = tmp_path / "test"
     test_dir.mkdir()
     df = pd.read_csv(ev / "test/test.csv", dtype=str, keep_default_na=False)
@@ -137,7 +137,11 @@ def test_class_never_seen_in_training(tmp_path, local_run):
         out,
     )
     assert_clean_failure(
-        proc, out, "test.csv", "column 'diagnosis'", "'borderline' was never seen in training"
+        proc,
+        out,
+        "test.csv",
+        "column 'diagnosis'",
+        "class 'borderline', which the schema does not declare",
     )
 
 
@@ -154,10 +158,10 @@ def test_class_never_seen_in_training(tmp_path, local_run):
     ],
 )
 def test_malformed_capture_lines(tmp_path, local_run, bad_line, needle):
-    base = local_run["work"] / "breast-cancer/drift-held-out/opt/ml/processing"
+    base = local_run["work"] / "breast-cancer/serving"
     cap = tmp_path / "capture"
     cap.mkdir()
-    good = (base / "input/capture/capture.jsonl").read_bytes().splitlines()[:3]
+    good = (base / "as-sent/capture/capture.jsonl").read_bytes().splitlines()[:3]
     (cap / "window.jsonl").write_bytes(b"\n".join([*good, bad_line]) + b"\n")
     out = tmp_path / "out"
     proc = run_script(

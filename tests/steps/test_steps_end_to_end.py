@@ -8,83 +8,99 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from steps_helpers import REPO
+from steps_helpers import REPO, job
+
+MODELS = ("breast-cancer", "diabetes")
+STEPS_RUN = ["Preprocess", "Train", "Evaluate", "CheckQuality", "RegisterModel"]
 
 
-def test_local_run_succeeds_and_prints_summary(local_run):
+def test_local_run_executes_the_synthesized_definitions(local_run):
     proc = local_run["proc"]
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
+    assert "synthesizing stage dev" in out
     assert "LOCAL RUN SUMMARY" in out and "RESULT: OK" in out
-    for step in (
-        "1/7 preprocess",
-        "2/7 train",
-        "3/7 evaluate",
-        "4/7 quality gate",
-        "5/7 register",
-        "6/7 drift check, held-out",
-        "7/7 drift check, shifted",
-    ):
-        assert f"[breast-cancer] {step}" in out and f"[diabetes] {step}" in out
+    for model in MODELS:
+        for number, step in enumerate(STEPS_RUN, 1):
+            assert f"[{model}] {number}. {step}: succeeded" in out, (model, step)
+        row = local_run["summary"][model]
+        assert row["status"] == "Succeeded" and row["error"] == ""
+        assert [s["name"] for s in row["steps"]] == STEPS_RUN
 
 
 def test_breast_cancer_auc_and_layout(local_run):
-    ev = local_run["work"] / "breast-cancer/evaluate/opt/ml/processing/evaluation"
+    ev = job(local_run["work"], "breast-cancer", "Evaluate") / "processing/evaluation"
     report = json.loads((ev / "evaluation.json").read_text())
     sec = report["binary_classification_metrics"]
     assert sec["auc"]["value"] >= 0.95
     for k in ("auc", "accuracy", "precision", "recall", "f1"):
-        assert isinstance(sec[k]["value"], float) and isinstance(
-            sec[k]["standard_deviation"], float
-        )
+        assert isinstance(sec[k]["value"], float)
+        assert isinstance(sec[k]["standard_deviation"], float)
     for png in ("roc_curve.png", "confusion_matrix.png"):
         assert (ev / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_diabetes_regression_metrics_and_gate(local_run):
-    ev = local_run["work"] / "diabetes/evaluate/opt/ml/processing/evaluation"
+def test_the_condition_read_what_evaluate_wrote(local_run):
+    """The gate compared the value at the contract's JSON path of the report Evaluate
+    wrote, with the model's threshold, in the contract's direction."""
+    for model, metric, threshold, relation in (
+        ("breast-cancer", "auc", 0.95, ">="),
+        ("diabetes", "r2", 0.3, ">="),
+    ):
+        row = local_run["summary"][model]
+        (condition,) = row["conditions"]
+        report = row["property_files"]["Evaluate.EvaluationReport"]
+        section = next(iter(report.values()))
+        assert condition["left"] == section[metric]["value"]
+        assert (condition["type"], condition["right"]) == (relation, threshold)
+        assert condition["outcome"] is True
+
+
+def test_diabetes_regression_metrics(local_run):
+    ev = job(local_run["work"], "diabetes", "Evaluate") / "processing/evaluation"
     sec = json.loads((ev / "evaluation.json").read_text())["regression_metrics"]
     assert set(sec) == {"mse", "rmse", "mae", "r2"}
     assert (ev / "residuals.png").read_bytes()[:4] == b"\x89PNG"
-    row = next(r for r in local_run["summary"] if r["model"] == "diabetes")
-    assert row["gate"]["metric"] == "r2" and row["gate"]["value"] == sec["r2"]["value"]
-    assert row["gate"]["passed"] == (sec["r2"]["value"] >= row["gate"]["threshold"])
 
 
 def test_training_artifact_layout(local_run):
     import tarfile
 
-    for model in ("breast-cancer", "diabetes"):
-        with tarfile.open(local_run["work"] / model / "train/opt/ml/output/model.tar.gz") as tar:
+    for model in MODELS:
+        artifact = local_run["work"] / model / "execution/jobs/Train/output/model.tar.gz"
+        with tarfile.open(artifact) as tar:
             assert tar.getnames() == ["xgboost-model"]
-        train = (
-            local_run["work"] / model / "preprocess/opt/ml/processing/output/train/train.csv"
-        ).read_text()
-        assert not train.splitlines()[0][0].isalpha()  # no header, label first
+        train = job(local_run["work"], model, "Preprocess") / "processing/output/train/train.csv"
+        assert not train.read_text().splitlines()[0][0].isalpha()  # no header, label first
 
 
-def test_registry_record_has_create_model_package_fields(local_run):
-    for row in local_run["summary"]:
-        rec = json.loads(Path(row["registered"]).read_text())
-        assert rec["ModelPackageGroupName"] == row["model"]
-        assert rec["ModelApprovalStatus"] == "PendingManualApproval"
-        containers = rec["InferenceSpecification"]["Containers"]
-        assert [c["Image"].split(":")[0] for c in containers] == [
+def test_the_registered_request_is_the_definitions_create_model_package(local_run):
+    for model in MODELS:
+        row = local_run["summary"][model]
+        request = json.loads(Path(row["registered"]).read_text())
+        assert request["ModelPackageGroupName"].endswith(f":model-package-group/dev-{model}")
+        assert request["ModelApprovalStatus"] == "PendingManualApproval"
+        containers = request["InferenceSpecification"]["Containers"]
+        assert [c["Image"].rsplit("/", 1)[1].split(":")[0] for c in containers] == [
             "sagemaker-scikit-learn",
             "sagemaker-xgboost",
         ]
         assert containers[0]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
-        assert (
-            rec["ModelMetrics"]["ModelQuality"]["Statistics"]["ContentType"] == "application/json"
-        )
+        assert all(c["ModelDataUrl"].startswith("s3://") for c in containers)
+        quality = request["ModelMetrics"]["ModelQuality"]["Statistics"]
+        assert quality["S3Uri"].endswith("/evaluation/evaluation.json")
+        baseline = request["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]
+        assert baseline["S3Uri"].endswith("/baseline/statistics.json")
+        assert request["CustomerMetadataProperties"]["model_name"] == model
 
 
 def test_drift_results_as_expected(local_run):
-    for row in local_run["summary"]:
-        assert row["drift"]["held-out"]["detected"] is False
-        assert row["drift"]["shifted"]["detected"] is True
-        assert set(row["drift"]["shifted"]["features"]) == set(row["drift"]["shifted"]["shifted"])
-        report = json.loads(Path(row["drift"]["shifted"]["report"]).read_text())
+    for model in MODELS:
+        drift = local_run["summary"][model]["drift"]
+        assert drift["as sent"]["detected"] is False
+        assert drift["shifted"]["detected"] is True
+        assert set(drift["shifted"]["features"]) == set(drift["shifted"]["shifted"])
+        report = json.loads(Path(drift["shifted"]["report"]).read_text())
         names = {m["MetricName"] for m in report["metrics"]}
         assert {"DriftDetected", "FeaturePSI", "FeaturePValue", "FeatureMissingRate"} <= names
 
@@ -105,7 +121,7 @@ def test_inference_reproduces_evaluate_predictions_exactly(local_run, model, con
     import xgboost as xgb
     from steplib import artifacts
 
-    ev = local_run["work"] / model / "evaluate/opt/ml/processing"
+    ev = job(local_run["work"], model, "Evaluate") / "processing"
     schema = json.loads((REPO / f"data/schemas/{model}.json").read_text())
     names = [f["name"] for f in schema["features"]]
     raw = pd.read_csv(ev / "test/test.csv", dtype=str, keep_default_na=False)
@@ -136,7 +152,7 @@ def test_inference_malformed_payload_is_400_with_reason(local_run):
     import inference
 
     model = inference.model_fn(
-        str(local_run["work"] / "breast-cancer/evaluate/opt/ml/processing/transform")
+        str(job(local_run["work"], "breast-cancer", "Evaluate") / "processing/transform")
     )
     resp = inference.handle(model, "1,2,3\n", "text/csv")
     assert resp.status == 400 and "expected 30 features" in json.loads(resp.body)["error"]
@@ -152,8 +168,8 @@ def test_transform_artifact_is_a_sklearn_serving_package(local_run, tmp_path):
     import tarfile
 
     tar_path = (
-        local_run["work"]
-        / "breast-cancer/preprocess/opt/ml/processing/output/transform/model.tar.gz"
+        job(local_run["work"], "breast-cancer", "Preprocess")
+        / "processing/output/transform/model.tar.gz"
     )
     with tarfile.open(tar_path) as tar:
         names = tar.getnames()

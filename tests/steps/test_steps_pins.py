@@ -31,9 +31,8 @@ def test_installed_versions_are_the_pins():
         assert metadata.version(name) == version, name
 
 
-def test_example_models_use_existing_schemas():
-    models = json.loads((REPO / "data/models.example.json").read_text())
-    assert [m["name"] for m in models] == ["breast-cancer", "diabetes"]
+def test_the_default_models_use_existing_schemas():
+    models = json.loads((REPO / "cdk.json").read_text())["context"]["mlops"]["models"]
     for m in models:
         schema = json.loads((REPO / m["schemaFile"]).read_text())
         assert schema["target"]["name"] == m["targetColumn"]
