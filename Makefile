@@ -1,25 +1,28 @@
 # One entry point for people and CI. `make synth` and `make test` set everything up on a
-# fresh machine (Python 3.11+ and Node.js) and need no AWS account or credentials.
+# fresh machine that has Python 3.11+ (Node.js comes from a PyPI wheel unless a system
+# Node.js 22+ is there) and need no AWS account or credentials.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NODE_CHOICE := $(VENV)/.node
 NODE_STAMP := node_modules/.installed
 
-# No network at synth beyond the package registries: CLI telemetry off. Node 20 works but
-# is end-of-life for jsii; its banner is replaced by one line from `check-tools`.
+# No network at synth beyond the package registries: CLI telemetry off. The venv's bin comes
+# first on PATH, so npm, the CDK CLI and jsii all run the Node.js chosen for the venv.
 export CDK_DISABLE_CLI_TELEMETRY := true
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: all synth test test-infra lint bench docs check-tools deps clean
+.PHONY: all synth test test-infra lint bench docs check-tools node-check deps clean
 all: test
 
 check-tools:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
-	@command -v node >/dev/null || { echo "Node.js is required (22 or 24 recommended)"; exit 1; }
-	@node -e 'const m=+process.versions.node.split(".")[0]; if (m<20) {console.error("Node.js "+process.version+" is too old; use 22 or 24"); process.exit(1)} if (m<22) console.error("note: Node.js "+process.version+" is end-of-life; jsii and the CDK CLI prefer 22 or 24")'
+
+# What a new venv would get (the venv's choice is recorded in $(NODE_CHOICE)).
+node-check:
+	@sh mk/node.sh select $(VENV)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(MAKE) --no-print-directory check-tools
@@ -27,11 +30,16 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
-$(NODE_STAMP): package.json package-lock.json
+# Node.js for npm, the CDK CLI and jsii, chosen once per venv by mk/node.sh: a system
+# Node.js 22+ as it is, else Node.js 24 from requirements-node.txt into $(VENV)/bin.
+$(NODE_CHOICE): requirements-node.txt mk/node.sh | $(STAMP)
+	@sh mk/node.sh setup $(VENV) requirements-node.txt constraints.txt >$@.tmp && mv -f $@.tmp $@ && cat $@
+
+$(NODE_STAMP): package.json package-lock.json $(NODE_CHOICE)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(STAMP) $(NODE_STAMP)
+deps: $(STAMP) $(NODE_CHOICE) $(NODE_STAMP)
 
 synth: deps
 	npx cdk synth --quiet
@@ -44,8 +52,9 @@ test-infra: deps steps-venv
 test: test-infra test-steps
 
 lint: deps
-	$(PY) -m ruff check app.py stacks constructs mlops tests benchmarks
-	$(PY) -m ruff format --check app.py stacks constructs mlops tests benchmarks
+	$(PY) -m ruff check app.py stacks constructs mlops pipeline_steps tests benchmarks
+	$(PY) -m ruff format --check app.py stacks constructs mlops pipeline_steps tests benchmarks
+	$(PY) -m mypy app.py stacks constructs mlops
 
 docs: deps
 	$(PY) -m mlops.pipeline_docs

@@ -26,7 +26,7 @@ $(STEPS_STAMP): requirements-steps.txt
 
 steps-venv: $(STEPS_STAMP)
 
-test-steps: $(STEPS_STAMP)
+test-steps: deps $(STEPS_STAMP)
 	$(STEPS_PY) -m pytest tests/steps -q -p no:cacheprovider
 
 local-run: deps $(STEPS_STAMP)
