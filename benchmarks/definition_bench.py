@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What each patch of SageMaker SDK internals saves, measured in one run.
 
-``mlops/pipeline_sdk_env.py`` patches three SDK internals for the span of a build. Each
+``mlops/pipeline_sdk_env.py`` patches two SDK internals for the span of a build. Each
 case runs in a fresh process with some patches replaced by no-ops, imports the SDK and
 builds the three reference definitions (binary, multiclass, regression) of
 tests/pipeline twice over (the second round shows the cost of a further model). Prints

@@ -6,7 +6,10 @@ Each case runs in a fresh Python process and is timed end to end:
              CDK's own template validation)
   default    `python app.py` exactly as `cdk synth` runs it (context in CDK_CONTEXT_JSON,
              output in CDK_OUTDIR): every stage of cdk.json, cdk-nag included
-  models=N   the same, one stage with N copies of the first model (1, 5, 20)
+  models=N   the same, one stage with N copies of the first model (1, 20, 100)
+
+For the largest model count it also prints the largest template by size and by resource
+count, against CloudFormation's limits (the platform keeps 20% headroom).
 
 The cases run interleaved, round after round, so that a slow spell of a shared machine
 hits every case alike; each case keeps its best round. Prints seconds and ratios;
@@ -65,13 +68,25 @@ def empty_case() -> float:
         return run([sys.executable, "-c", EMPTY.format(outdir=outdir)])
 
 
+LARGEST: dict[str, tuple[str, int]] = {}
+
+
 def platform_case(count: int | None) -> float:
     """`python app.py` with the context and output directory the CDK CLI would pass."""
+    sys.path.insert(0, str(ROOT))
+    from constructs.template_budget import measure
+
     with tempfile.TemporaryDirectory() as outdir:
-        return run(
+        elapsed = run(
             [sys.executable, str(ROOT / "app.py")],
             {"CDK_CONTEXT_JSON": json.dumps(context_with_models(count)), "CDK_OUTDIR": outdir},
         )
+        if count is not None:
+            sizes = {p.name: measure(p) for p in Path(outdir).rglob("*.template.json")}
+            for kind in ("bytes", "resources", "outputs", "parameters"):
+                name = max(sizes, key=lambda n, kind=kind: sizes[n][kind])
+                LARGEST[f"{count}:{kind}"] = (name, sizes[name][kind])
+        return elapsed
 
 
 def main() -> None:
@@ -79,7 +94,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=3, help="rounds; each case keeps its best")
-    parser.add_argument("--models", default="1,5,20", help="model counts for the scaling cases")
+    parser.add_argument("--models", default="1,20,100", help="model counts for the scaling cases")
     args = parser.parse_args()
     counts = [int(c) for c in args.models.split(",") if c]
 
@@ -102,6 +117,15 @@ def main() -> None:
         low, high = min(counts), max(counts)
         per_model = (best[f"models={high}"] - best[f"models={low}"]) / (high - low)
         print(f"each added model: {per_model:.3f} s (from {low} to {high} models)")
+    if counts:
+        from constructs.template_budget import LIMITS
+
+        high = max(counts)
+        print(f"\nlargest templates at {high} models (CloudFormation limit; 80% budget):")
+        for kind in ("bytes", "resources", "outputs", "parameters"):
+            name, value = LARGEST[f"{high}:{kind}"]
+            share = value / LIMITS[kind]
+            print(f"  {kind:<11}{value:>10,} of {LIMITS[kind]:>9,} ({share:5.1%})  {name}")
 
 
 if __name__ == "__main__":
