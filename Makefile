@@ -45,11 +45,14 @@ synth: deps
 	npx cdk synth --quiet
 	@echo "Templates for every stage are in cdk.out/ (cdk.out/assembly-<stage>/)."
 
-# The pipeline tests run the definition's Evaluate step in the steps venv.
-test-infra: deps steps-venv
-	$(PY) -m pytest tests --ignore=tests/steps -q -p no:cacheprovider
-
+# The CDK-app tests (tests/infra, tests/pipeline; .venv), then the step-script tests
+# (tests/steps; .venv-steps). Run side by side they took as long on two cores: each
+# suite keeps both cores busy (synths, the definition worker, local-run's subprocesses).
+PYTEST_ARGS ?= -q -p no:cacheprovider
 test: test-infra test-steps
+
+test-infra: deps
+	$(PY) -m pytest tests --ignore=tests/steps $(PYTEST_ARGS)
 
 lint: deps
 	$(PY) -m ruff check app.py stacks constructs mlops pipeline_steps tests benchmarks

@@ -69,11 +69,11 @@ def main() -> None:
     try:
         build(app)
         app.synth()
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        sys.exit(2)
-    except RuntimeError as error:  # CDK's validation errors arrive through jsii
-        print(f"synth failed: {error}", file=sys.stderr)
+    except (ConfigError, RuntimeError) as error:  # CDK's own errors arrive through jsii
+        definition_builds.stop()
+        print(
+            error if isinstance(error, ConfigError) else f"synth failed: {error}", file=sys.stderr
+        )
         sys.exit(2)
     gc.freeze()  # nothing left to collect: skip the interpreter's final collection
 

@@ -27,7 +27,7 @@ $(STEPS_STAMP): requirements-steps.txt
 steps-venv: $(STEPS_STAMP)
 
 test-steps: deps $(STEPS_STAMP)
-	$(STEPS_PY) -m pytest tests/steps -q -p no:cacheprovider
+	$(STEPS_PY) -m pytest tests/steps $(PYTEST_ARGS)
 
 local-run: deps $(STEPS_STAMP)
 	$(PY) -m mlops.local_run --steps-python $(STEPS_PY) $(LOCAL_RUN_ARGS)

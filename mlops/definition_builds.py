@@ -26,7 +26,7 @@ from typing import Any
 
 from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, build_definition
 
-__all__ = ["deny_network", "start", "submit"]
+__all__ = ["deny_network", "start", "stop", "submit"]
 
 _EXECUTOR: ProcessPoolExecutor | None = None
 _BUILDS: dict[str, Future[BuiltDefinition]] = {}
@@ -43,11 +43,7 @@ def start() -> bool:
     with _LOCK:
         if _EXECUTOR is not None:
             return True
-        if (
-            "fork" not in multiprocessing.get_all_start_methods()
-            or "aws_cdk" in sys.modules
-            or threading.active_count() > 1
-        ):
+        if not fork_is_safe():
             return False
         _EXECUTOR = ProcessPoolExecutor(
             max_workers=1,
@@ -57,6 +53,32 @@ def start() -> bool:
         # With fork, the worker process starts at the first submit: now.
         _EXECUTOR.submit(os.getpid)
         return True
+
+
+def fork_is_safe() -> bool:
+    """Whether this process may fork the worker: the platform has ``fork``, and there is
+    no other thread and no jsii kernel yet (``aws_cdk`` not imported)."""
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and "aws_cdk" not in sys.modules
+        and threading.active_count() == 1
+    )
+
+
+def stop() -> None:
+    """Ends the worker now, without waiting for builds (a synth that stopped early, e.g.
+    on a config error, would otherwise wait at exit for the SDK import to finish)."""
+    global _EXECUTOR
+    with _LOCK:
+        executor, _EXECUTOR = _EXECUTOR, None
+        _BUILDS.clear()
+    if executor is None:
+        return
+    # ProcessPoolExecutor.terminate_workers() is Python 3.14+; its worker processes are
+    # in _processes on every version this project supports.
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.terminate()
+    executor.shutdown(wait=False, cancel_futures=True)
 
 
 def submit(inputs: PipelineInputs) -> Future[BuiltDefinition]:

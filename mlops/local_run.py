@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,12 @@ class LocalPipeline:
             self.progress(f"[{self.label}] {number}. {record.name} ({record.type}) ...")
             started = time.perf_counter()
             try:
-                record.note = self._run_step(step, execution) or ""
+                try:
+                    record.note = self._run_step(step, execution) or ""
+                except StepFailed:
+                    raise
+                except Exception as error:  # the executor's own failure, named as such
+                    raise StepFailed("crash", f"{type(error).__name__}: {error}") from error
                 record.status = "Succeeded"
             except StepFailed as failure:
                 record.status = "Failed"
@@ -618,20 +624,26 @@ def run_stage(
         "s3://" + assembly.ssm_value(f"/mlops/{stage}/data/raw-data-bucket-arn").split(":::")[1]
     )
     s3.mount(raw_bucket, PROJECT_ROOT / "data" / "raw")
-    runs = []
+    work: list[tuple[ModelRun, dict[str, Any]]] = []
     for pipeline in assembly.pipelines():
         definition = pipeline.definition()
         model, problem_type = model_of(definition)
-        if models and model not in models:
-            continue
-        run = ModelRun(model or pipeline.name, pipeline.name, problem_type)
-        runs.append(run)
+        if not models or model in models:
+            work.append((ModelRun(model or pipeline.name, pipeline.name, problem_type), definition))
+
+    def execute(item: tuple[ModelRun, dict[str, Any]]) -> None:
+        run, definition = item
         try:
             _run_model(run, definition, s3, config, work_dir, steps_python, parameters, progress)
         except Exception as error:  # one model's crash does not stop the others
             run.error = f"{type(error).__name__}: {error}"
             progress(f"[{run.model}] crashed: {run.error}")
-    return runs
+
+    # Models are independent executions, as in the cloud: one per core at a time (each
+    # step is a subprocess; this thread only waits for it).
+    with ThreadPoolExecutor(max_workers=max(1, min(len(work), os.cpu_count() or 1))) as pool:
+        list(pool.map(execute, work))
+    return [run for run, _ in work]
 
 
 def _run_model(
@@ -793,7 +805,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = [p for p in args.parameter if "=" not in p]
     if bad:
         parser.error(f"--parameter takes NAME=VALUE, got {bad}")
-    steps_python = Path(args.steps_python)
+    # Fork the definition-build worker before CDK loads (see app.py): the SDK imports on
+    # the other core while the stage is constructed.
+    from mlops import definition_builds
+
+    definition_builds.start()
+    steps_python = Path(args.steps_python).absolute()  # not resolve(): keep the venv's link
     if not steps_python.exists():
         print(f"{steps_python} is missing: run `make steps-venv`", file=sys.stderr)
         return 2

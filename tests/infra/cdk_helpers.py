@@ -27,9 +27,20 @@ def mlops_config() -> dict[str, Any]:
     return cdk_context()["mlops"]
 
 
+#: Context the CDK CLI adds when it runs the app: with it, an app synthesized in-process
+#: writes the very bytes `cdk synth` writes (tests/infra/test_gates.py compares them).
+CLI_CONTEXT = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": False,
+    "aws:cdk:bundling-stacks": ["**"],
+}
+
+
 def make_app(mlops: dict[str, Any] | None = None, outdir: Path | None = None) -> cdk.App:
-    """An App with cdk.json's context (``mlops`` replaced if given), failing on findings."""
-    context = cdk_context()
+    """An App with cdk.json's context (``mlops`` replaced if given) and the CLI's own
+    context, failing on findings as the platform's app does."""
+    context = {**cdk_context(), **CLI_CONTEXT}
     if mlops is not None:
         context["mlops"] = mlops
     return cdk.App(
@@ -40,7 +51,15 @@ def make_app(mlops: dict[str, Any] | None = None, outdir: Path | None = None) ->
 
 
 def normalize_template(template: dict[str, Any]) -> dict[str, Any]:
-    """Replaces asset hashes so snapshots show real changes, not rebuilt assets."""
+    """Replaces asset hashes and drops the CLI's construct-path and asset metadata, so
+    snapshots show real changes, not rebuilt assets or moved constructs."""
+    template = json.loads(json.dumps(template))
+    for resource in template.get("Resources", {}).values():
+        metadata = resource.get("Metadata", {})
+        for key in [k for k in metadata if k.startswith(("aws:cdk:path", "aws:asset:"))]:
+            del metadata[key]
+        if "Metadata" in resource and not metadata:
+            del resource["Metadata"]
     text = json.dumps(template, sort_keys=True)
     text = re.sub(r"[0-9a-f]{64}", "<asset-hash>", text)
     return json.loads(text)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import socket
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import botocore.endpoint
 import pytest
 from aws_cdk import aws_s3 as s3
 from cdk_helpers import ROOT, make_app, normalize_template
-from cfnlint.api import ManualArgs, lint
+from lint_helpers import lint_findings
 
 import app as platform_app
 from mlops.config import load_config
@@ -82,10 +84,8 @@ def test_network_guard_catches_a_socket(network_guard: list[str]) -> None:
         socket.create_connection(("127.0.0.1", 9), timeout=1)
 
 
-def _cli_synth(
-    outdir: Path, *, hash_seed: str, no_network: bool
-) -> subprocess.CompletedProcess[str]:
-    """Runs `cdk synth` the way `make synth` does, optionally in a namespace with no network."""
+def _cli_synth(outdir: Path, *, hash_seed: str, no_network: bool) -> subprocess.Popen[str]:
+    """Starts `cdk synth` the way `make synth` does, optionally in a namespace with no network."""
     npx = shutil.which("npx")
     assert npx, "Node.js (npx) is required"
     env = {
@@ -101,7 +101,9 @@ def _cli_synth(
     command = [npx, "cdk", "synth", "--quiet", "--output", str(outdir)]
     if no_network:
         command = ["unshare", "--net", *command]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _can_unshare_network() -> bool:
@@ -118,27 +120,27 @@ def _templates(outdir: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def cli_synths(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two CLI synths of this commit: one with no network at all, one with another hash seed."""
+def cli_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`cdk synth` of this commit in a network namespace with no network at all."""
     if not _can_unshare_network():
         pytest.skip("unshare --net is not permitted here; the in-process guard still runs")
-    first, second = tmp_path_factory.mktemp("synth1"), tmp_path_factory.mktemp("synth2")
-    result = _cli_synth(first, hash_seed="1", no_network=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    result = _cli_synth(second, hash_seed="2", no_network=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return first, second
+    outdir = tmp_path_factory.mktemp("cli-synth")
+    run = _cli_synth(outdir, hash_seed="1", no_network=True)
+    output, _ = run.communicate(timeout=300)
+    assert run.returncode == 0, output
+    return outdir
 
 
-def test_cli_synth_works_with_no_network_and_no_credentials(cli_synths: tuple[Path, Path]) -> None:
-    first, _ = cli_synths
-    names = _templates(first)
+def test_cli_synth_works_with_no_network_and_no_credentials(cli_synth: Path) -> None:
+    names = _templates(cli_synth)
     assert {n.split("/")[0] for n in names} == {"assembly-dev", "assembly-staging", "assembly-prod"}
 
 
-def test_two_synths_are_byte_identical(cli_synths: tuple[Path, Path]) -> None:
-    first, second = cli_synths
-    one, two = _templates(first), _templates(second)
+def test_two_synths_are_byte_identical(cli_synth: Path, default_app: cdk.App) -> None:
+    """The CLI's synth (its own process and hash seed) and this process's session synth
+    write the same bytes: synth is deterministic, and the templates every other test
+    checks are the ones `cdk synth` writes."""
+    one, two = _templates(cli_synth), _templates(Path(default_app.outdir))
     assert one.keys() == two.keys()
     for name in one:
         assert one[name] == two[name], f"{name} differs between two synths"
@@ -215,7 +217,9 @@ def test_cdk_nag_fails_the_cli(tmp_path: Path) -> None:
     context["@aws-cdk/core:failSynthOnValidationErrors"] = False
     context["stages"] = "dev"
     code = (
-        "import sys; sys.argv=['app.py']; import runpy, aws_cdk as cdk, aws_cdk.aws_s3 as s3\n"
+        "import sys; sys.argv=['app.py']\n"
+        "from mlops import definition_builds; definition_builds.start()  # as app.py does\n"
+        "import aws_cdk as cdk, aws_cdk.aws_s3 as s3\n"
         "import app as a\n"
         "real = a.build\n"
         "def build(app, **kw):\n"
@@ -245,19 +249,22 @@ def test_cdk_nag_fails_the_cli(tmp_path: Path) -> None:
 # --- cfn-lint -------------------------------------------------------------------------
 
 
-def _lint(template: dict[str, Any], region: str) -> list[str]:
-    """cfn-lint findings of every level (errors, warnings, informational) for one region."""
-    matches = lint(json.dumps(template), config=ManualArgs(regions=[region]))
-    return [f"{m.rule.id} {m.message} at {'/'.join(map(str, m.path))}" for m in matches]
+_lint = lint_findings
 
 
 def test_cfn_lint_is_clean_on_every_template(templates: dict[str, Any]) -> None:
     config = load_config(
         json.loads((ROOT / "cdk.json").read_text())["context"]["mlops"], project_root=ROOT
     )
-    for name, template in sorted(templates.items()):
-        region = config.stages[name.split("/")[0]].region
-        assert _lint(template, region) == [], name
+    names = sorted(templates)
+    regions = [config.stages[name.split("/")[0]].region for name in names]
+    # cfn-lint is CPU-bound Python: one process per core ("spawn": this process runs jsii).
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context) as pool:
+        findings = dict(
+            zip(names, pool.map(_lint, [templates[n] for n in names], regions), strict=True)
+        )
+    assert {name: found for name, found in findings.items() if found} == {}
 
 
 def test_cfn_lint_fails_on_an_invalid_property(templates: dict[str, Any]) -> None:

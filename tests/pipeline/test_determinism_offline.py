@@ -16,56 +16,10 @@ from pytest_socket import SocketBlockedError, disable_socket, enable_socket
 from mlops import definition_builds
 from mlops.pipeline_definition import PipelineInputs, build_definition
 
-# Runs in a fresh interpreter: blocks every connection and DNS lookup *before* the SDK is
-# imported (the import itself is where a cold process would first reach out), builds the
-# binary definition and prints it.
-SUBPROCESS_SCRIPT = textwrap.dedent(
-    """
-    import socket, sys
-    def _deny(*args, **kwargs):
-        raise RuntimeError(f"network attempted: {args!r}")
-    socket.socket.connect = _deny
-    socket.socket.connect_ex = _deny
-    socket.getaddrinfo = _deny
-    socket.create_connection = _deny
-    sys.path.insert(0, sys.argv[1])
-    sys.path.insert(0, sys.argv[2])
-    from pipeline_helpers import BINARY
-    from mlops.pipeline_definition import build_definition
-    sys.stdout.write(build_definition(BINARY).body)
-    """
-)
-
 
 def test_two_builds_identical(built):
     assert build_definition(BINARY).body == built["binary"].body
     assert build_definition(BINARY).substitutions == built["binary"].substitutions
-
-
-def test_build_in_fresh_process_identical_and_offline(built):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "SAGEMAKER_")) or k == "AWS_DEFAULT_REGION"
-    }
-    env.pop("AWS_DEFAULT_REGION", None)  # the builder must cope without one
-    env["PYTHONHASHSEED"] = "12345"  # a different hash seed must not change the output
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            SUBPROCESS_SCRIPT,
-            str(REPO_ROOT),
-            str(REPO_ROOT / "tests" / "pipeline"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout == built["binary"].body
 
 
 @pytest.fixture
@@ -119,7 +73,8 @@ def test_environment_restored():
 
 
 def test_submitted_builds_are_shared_and_equal_the_direct_one(built):
-    """Here (aws_cdk imported) builds run in-process; equal inputs share one build."""
+    """In the worker (tests/conftest.py starts it) or in-process: equal inputs share one
+    build, which equals the direct one."""
     future = definition_builds.submit(BINARY)
     assert future.result(timeout=120) == built["binary"]
     same = PipelineInputs(**{**BINARY.__dict__, "hyperparameters": dict(BINARY.hyperparameters)})
@@ -144,13 +99,19 @@ def test_build_errors_keep_their_type():
 def test_forking_is_refused_once_cdk_is_loaded():
     import aws_cdk  # noqa: F401 - the point of the test
 
-    assert definition_builds.start() is False
+    assert definition_builds.fork_is_safe() is False
 
 
-# Runs as app.py does: start() before anything else, then build in the forked worker.
+# Runs as app.py does, in a fresh interpreter with no AWS settings and another hash seed:
+# start() first, then the build in the forked worker. The network is denied in the parent
+# before anything is imported (the worker inherits that, and denies it again itself).
 WORKER_SCRIPT = textwrap.dedent(
     """
-    import sys
+    import socket, sys
+    def _deny(*args, **kwargs):
+        raise RuntimeError(f"network attempted: {args!r}")
+    socket.socket.connect = socket.socket.connect_ex = _deny
+    socket.getaddrinfo = socket.create_connection = _deny
     sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])
     from mlops import definition_builds
     assert definition_builds.start(), "the worker did not start"
@@ -158,14 +119,17 @@ WORKER_SCRIPT = textwrap.dedent(
     from pipeline_helpers import BINARY
     pool = definition_builds._EXECUTOR
     assert pool.submit(os.getpid).result() != os.getpid(), "not built in another process"
-    probe = pool.submit(socket.create_connection, ("192.0.2.1", 443), 1).exception()
+    probe = pool.submit(exec, "import socket; socket.create_connection(('192.0.2.1', 443), 1)")
+    probe = probe.exception()
     assert "network access is disabled" in str(probe), probe
     sys.stdout.write(definition_builds.submit(BINARY).result(timeout=300).body)
     """
 )
 
 
-def test_the_forked_worker_builds_the_same_body_with_no_network(built):
+def test_a_fresh_process_builds_the_same_body_in_its_worker_with_no_network(built):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}
+    env["PYTHONHASHSEED"] = "12345"  # a different hash seed must not change the output
     result = subprocess.run(
         [
             sys.executable,
@@ -177,6 +141,7 @@ def test_the_forked_worker_builds_the_same_body_with_no_network(built):
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
+        env=env,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -39,14 +39,18 @@ def test_the_sdk_config_is_validated_once_per_build(built, monkeypatch: pytest.M
     assert config_module.validate_sagemaker_config is session_helper.validate_sagemaker_config
 
 
-def test_processing_steps_build_no_local_mode_session(built, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_processing_steps_build_no_local_mode_session(
+    built, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sagemaker.mlops.workflow import steps
 
     client = steps.LocalSagemakerClient
     assert isinstance(client, type), "the SDK no longer has steps.LocalSagemakerClient"
     made = []
     real_init = client.__init__
-    monkeypatch.setattr(client, "__init__", lambda self, *a, **k: (made.append(1), real_init(self, *a, **k))[1])
+    monkeypatch.setattr(
+        client, "__init__", lambda self, *a, **k: (made.append(1), real_init(self, *a, **k))[1]
+    )
     build_definition(_fresh("patch-probe-two"))
     assert made == [], f"{len(made)} local-mode sessions built (about 0.3 s each)"
     assert steps.LocalSagemakerClient is client  # restored

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -41,28 +44,54 @@ def small_schema():
     )
 
 
-@pytest.fixture(scope="session")
-def local_run(tmp_path_factory):
-    """One ``make local-run`` of the dev stage: the default config plus the diabetes model,
+_LOCAL_RUN: dict = {}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Start the one local-run in the background as soon as tests are collected, and run
+    the tests that read it last: it takes most of the suite's time, and the other tests
+    run meanwhile."""
+    if not any("local_run" in item.fixturenames for item in items):
+        return
+    items.sort(key=lambda item: "local_run" in item.fixturenames)
+    _LOCAL_RUN.update(_start_local_run(Path(tempfile.mkdtemp(prefix="local-run-"))))
+
+
+def _start_local_run(work: Path) -> dict:
+    """``make local-run`` of the dev stage: the default config plus the diabetes model,
     synthesized by the CDK app and executed step by step with this interpreter."""
     import subprocess
 
     if not CDK_PYTHON.exists():
         pytest.fail(f"{CDK_PYTHON} is missing: run `make deps` (make test does)")
-    work = tmp_path_factory.mktemp("local-run")
     cdk_json = json.loads((REPO / "cdk.json").read_text())
     cdk_json["context"]["mlops"]["models"].append(DIABETES)
     (work / "cdk.json").write_text(json.dumps(cdk_json))
-    proc = subprocess.run(
+    process = subprocess.Popen(
         [CDK_PYTHON, "-m", "mlops.local_run", "--cdk-json", work / "cdk.json",
          "--work-dir", work, "--steps-python", sys.executable],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    return {"process": process, "work": work}
+
+
+@pytest.fixture(scope="session")
+def local_run():
+    """The result of the session's local-run (started at collection)."""
+    import subprocess
+
+    if not _LOCAL_RUN:  # a single test selected by name: collection did not start it
+        _LOCAL_RUN.update(_start_local_run(Path(tempfile.mkdtemp(prefix="local-run-"))))
+    process = _LOCAL_RUN["process"]
+    stdout, stderr = process.communicate(timeout=900)
+    proc = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    work = _LOCAL_RUN["work"]
     summary = work / "dev" / "summary.json"
-    return {
+    yield {
         "proc": proc,
         "work": work / "dev",
         "summary": {r["model"]: r for r in json.loads(summary.read_text())}
         if summary.exists()
         else None,
     }
+    shutil.rmtree(work, ignore_errors=True)

@@ -3,8 +3,12 @@ with another conftest.py on sys.path)."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -13,11 +17,44 @@ if str(STEPS) not in sys.path:
     sys.path.insert(0, str(STEPS))
 
 
-def run_script(script: str, *args: object) -> subprocess.CompletedProcess:
-    """Run a step script the way its container does; returns the completed process."""
-    return subprocess.run(
-        [sys.executable, str(STEPS / script), *map(str, args)], capture_output=True, text=True
-    )
+def run_script(script: str, *args: object, in_process: bool = True) -> subprocess.CompletedProcess:
+    """Run a step script's ``main`` as its container does (through ``run_main``) and return
+    what a process would have: exit code, stdout and stderr.
+
+    In-process by default (interpreter start-up and the imports of pandas, pyarrow and
+    xgboost cost about a second per run); ``in_process=False`` starts a real process,
+    for the tests that are about the process itself.
+    """
+    argv = [str(a) for a in args]
+    if not in_process:
+        return subprocess.run(
+            [sys.executable, str(STEPS / script), *argv], capture_output=True, text=True
+        )
+    from steplib.errors import run_main
+
+    module = _script_module(script)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = run_main(module.main, argv)
+        except SystemExit as exit_:  # argparse, or a script's own sys.exit
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except BaseException:  # a crash: the traceback a process would print
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess([script, *argv], code, out.getvalue(), err.getvalue())
+
+
+_MODULES: dict[str, object] = {}
+
+
+def _script_module(script: str):
+    if script not in _MODULES:
+        spec = importlib.util.spec_from_file_location(f"step_{Path(script).stem}", STEPS / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _MODULES[script] = module
+    return _MODULES[script]
 
 
 BC_SCHEMA = REPO / "data" / "schemas" / "breast-cancer.json"
