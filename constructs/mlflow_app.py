@@ -21,6 +21,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.service_principals import confined_service_principal
 
 ARTIFACT_PREFIX = "mlflow/"
 #: What a principal needs to track runs in an MLflow App (every MLflow REST call).
@@ -66,7 +67,9 @@ class MlflowApp(MlflowAppBase):
         role = iam.Role(
             self,
             "ArtifactStoreRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=confined_service_principal(
+                self, "sagemaker.amazonaws.com", arn_service="sagemaker", resource="mlflow-app/*"
+            ),
             description=f"Lets the {app_name} MLflow App use its artifact store",
         )
         artifacts_bucket.grant_read_write(role, f"{ARTIFACT_PREFIX}*")

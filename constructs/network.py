@@ -10,6 +10,15 @@ from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 from constructs.nag import INLINE_POLICY, INLINE_POLICY_REASON, acknowledge, default_policy_resource
+from constructs.service_principals import confined_service_principal
+
+#: What the instances of one job send each other (SageMaker's guidance for distributed
+#: training with inter-container traffic encryption).
+JOB_PEER_PORTS = (
+    ec2.Port.all_tcp(),
+    ec2.Port.udp(500),
+    ec2.Port(protocol=ec2.Protocol.ESP, string_representation="ESP (IP protocol 50)"),
+)
 
 
 class PrivateNetwork(Construct):
@@ -23,7 +32,8 @@ class PrivateNetwork(Construct):
     Attributes:
         vpc: the VPC.
         job_security_group: attach to processing and training jobs; it allows HTTPS out
-            (only S3 is routable) and traffic between a job's instances.
+            (only S3 is routable) and traffic between a job's instances (TCP, and the
+            IPsec of inter-container traffic encryption: UDP 500 and ESP).
         subnets: the isolated subnets jobs run in.
     """
 
@@ -74,7 +84,9 @@ class PrivateNetwork(Construct):
         flow_role = iam.Role(
             self,
             "FlowLogsRole",
-            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+            assumed_by=confined_service_principal(
+                self, "vpc-flow-logs.amazonaws.com", arn_service="ec2", resource="vpc-flow-log/*"
+            ),
             description="Lets VPC Flow Logs write to the network's log group",
         )
         self.vpc.add_flow_log(
@@ -96,10 +108,13 @@ class PrivateNetwork(Construct):
         self.job_security_group.add_egress_rule(
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to S3 via the gateway endpoint"
         )
-        # Distributed training and multi-instance processing talk between instances.
-        self.job_security_group.add_ingress_rule(
-            self.job_security_group, ec2.Port.all_tcp(), "Between instances of one job"
-        )
-        self.job_security_group.add_egress_rule(
-            self.job_security_group, ec2.Port.all_tcp(), "Between instances of one job"
-        )
+        # Distributed training and multi-instance processing talk between instances; with
+        # inter-container traffic encryption (always on) that traffic is IPsec: IKE on UDP
+        # 500 and ESP (IP protocol 50) besides TCP.
+        for port in JOB_PEER_PORTS:
+            self.job_security_group.add_ingress_rule(
+                self.job_security_group, port, "Between instances of one job"
+            )
+            self.job_security_group.add_egress_rule(
+                self.job_security_group, port, "Between instances of one job"
+            )

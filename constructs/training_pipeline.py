@@ -27,6 +27,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces import aws_sagemaker as sagemaker_refs
 
 import constructs
@@ -40,6 +41,8 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.s3_grants import grant_objects_read, grant_prefix
+from constructs.service_principals import confined_service_principal
 from mlops import definition_builds
 from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, check_body_size
 from pipeline_steps.steplib import contract
@@ -190,7 +193,10 @@ class TrainingPipeline(cdk.Resource):
         self.role = iam.Role(
             self,
             "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # The pipeline and its processing and training jobs, of this account only.
+            assumed_by=confined_service_principal(
+                self, "sagemaker.amazonaws.com", arn_service="sagemaker"
+            ),
             description=f"Runs the {model_name} training pipeline and its jobs",
         )
         model_prefix = f"pipelines/{model_name}/"
@@ -222,10 +228,12 @@ class TrainingPipeline(cdk.Resource):
         )
 
         # --- what the steps need, and nothing broader --------------------------------
-        for asset in (source, runner, schema):
-            asset.grant_read(self.role)
-        raw_data_bucket.grant_read(self.role, f"{raw_data_prefix}*")
-        artifacts_bucket.grant_read_write(self.role, f"{model_prefix}*")
+        # The three asset objects, not the asset bucket; the two prefixes, not the buckets.
+        grant_objects_read(
+            self.role, source.bucket, [a.s3_object_key for a in (source, runner, schema)]
+        )
+        grant_prefix(self.role, raw_data_bucket, raw_data_prefix)
+        grant_prefix(self.role, artifacts_bucket, model_prefix, write=True)
         model_package_group.grant_register(self.role)
         if mlflow_app is not None:
             mlflow_app.grant_tracking(self.role)
@@ -251,7 +259,7 @@ class TrainingPipeline(cdk.Resource):
         self._grant_image_pulls()
 
         if schedule is not None:
-            self._schedule(schedule)
+            self._schedule(schedule, encryption_key)
 
     @property
     def pipeline_name(self) -> str:
@@ -498,21 +506,32 @@ class TrainingPipeline(cdk.Resource):
                 )
             )
 
-    def _schedule(self, expression: scheduler.ScheduleExpression) -> None:
-        stack = cdk.Stack.of(self)
-        group = scheduler.ScheduleGroup.from_default_schedule_group(self, "DefaultScheduleGroup")
+    def _schedule(self, expression: scheduler.ScheduleExpression, key: kms.IKey) -> None:
+        # Starts that fail after the retries land here instead of vanishing.
+        self.schedule_dead_letters = sqs.Queue(
+            self,
+            "ScheduleDeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(
+            self.schedule_dead_letters.node.default_child,  # type: ignore[arg-type]
+            "AwsSolutions::AwsSolutions-SQS3",
+            "This queue is the schedule's dead-letter queue itself (cdk-nag cannot see the "
+            "Scheduler's DeadLetterConfig). Compensating controls: KMS with the stage's key, "
+            "SSL only, 14-day retention.",
+        )
         role = iam.Role(
             self,
             "ScheduleRole",
             # Only schedules of this account's default group may assume it.
-            assumed_by=iam.ServicePrincipal(
+            assumed_by=confined_service_principal(
+                self,
                 "scheduler.amazonaws.com",
-                conditions={
-                    "StringEquals": {
-                        "aws:SourceAccount": stack.account,
-                        "aws:SourceArn": group.schedule_group_arn,
-                    }
-                },
+                arn_service="scheduler",
+                resource="schedule-group/default",
             ),
             description=f"Lets EventBridge Scheduler start {self.pipeline_name}",
         )
@@ -522,7 +541,11 @@ class TrainingPipeline(cdk.Resource):
             description=f"Starts {self.pipeline_name}",
             schedule=expression,
             target=scheduler_targets.SageMakerStartPipelineExecution(
-                self, role=role, max_event_age=cdk.Duration.hours(1), retry_attempts=3
+                self,
+                role=role,
+                max_event_age=cdk.Duration.hours(1),
+                retry_attempts=3,
+                dead_letter_queue=self.schedule_dead_letters,
             ),
         )
         acknowledge(default_policy_resource(role), INLINE_POLICY, INLINE_POLICY_REASON)

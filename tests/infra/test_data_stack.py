@@ -165,3 +165,18 @@ def test_stateful_logical_ids_are_pinned(templates: dict[str, Any], stage: str) 
     template = templates[f"{stage}/Data"]
     for type_name, expected in PINNED_LOGICAL_IDS.items():
         assert set(resources(template, type_name)) == expected, type_name
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_job_instances_can_speak_encrypted_inter_container_traffic(
+    templates: dict[str, Any], stage: str
+) -> None:
+    """Inter-container traffic encryption is on for every job: IPsec (IKE on UDP 500 and
+    ESP, IP protocol 50) between the job's instances, besides TCP."""
+    ingress = [
+        r["Properties"]
+        for r in templates[f"{stage}/Data"]["Resources"].values()
+        if r["Type"] == "AWS::EC2::SecurityGroupIngress"
+    ]
+    allowed = {(i["IpProtocol"], i.get("FromPort"), i.get("ToPort")) for i in ingress}
+    assert {("tcp", 0, 65535), ("udp", 500, 500), ("50", None, None)} <= allowed

@@ -130,6 +130,10 @@ def test_prod_pipeline_is_scheduled_and_dev_is_not(templates: dict[str, Any]) ->
     assert prod["Properties"]["ScheduleExpression"] == "cron(0 3 ? * MON *)"
     target = prod["Properties"]["Target"]
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3}
+    # Starts that still fail land in a KMS-encrypted dead-letter queue.
+    dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    queue = templates[_nested("prod")]["Resources"][dlq]
+    assert queue["Type"] == "AWS::SQS::Queue" and "KmsMasterKeyId" in queue["Properties"]
     assert schedules("dev") == []
     # Only this account's schedules may assume the schedule's role (confused deputy).
     (role,) = [
@@ -138,7 +142,10 @@ def test_prod_pipeline_is_scheduled_and_dev_is_not(templates: dict[str, Any]) ->
         if r["Type"] == "AWS::IAM::Role" and k.startswith("PipelineScheduleRole")
     ]
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert set(trust["Condition"]["StringEquals"]) == {"aws:SourceAccount", "aws:SourceArn"}
+    assert set(trust["Condition"]["StringEquals"]) == {"aws:SourceAccount"}
+    assert json.dumps(trust["Condition"]["ArnLike"]["aws:SourceArn"]).endswith(
+        ':schedule-group/default"]]}'
+    )
 
 
 # --- errors synth reports before CloudFormation would --------------------------------
@@ -192,3 +199,39 @@ def test_default_templates_are_far_below_the_limits(default_app: cdk.App) -> Non
         measured = template_budget.measure(path)
         for kind, value in measured.items():
             assert value < template_budget.LIMITS[kind] / 4, (path.name, kind, value)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_every_role_trusts_its_service_for_this_account_only(
+    templates: dict[str, Any], stage: str
+) -> None:
+    """Confused-deputy guard: each service principal's trust names the account and the kind
+    of resource the service acts for."""
+    roles = [
+        (name, role)
+        for path, template in templates.items()
+        if path.startswith(f"{stage}/")
+        for name, role in template["Resources"].items()
+        if role["Type"] == "AWS::IAM::Role"
+    ]
+    services = set()
+    for name, role in roles:
+        for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            service = statement["Principal"].get("Service")
+            if service is None or name.startswith(("CustomS3AutoDelete", "CustomVpcRestrict")):
+                continue  # CDK's own custom-resource providers (Lambda)
+            services.add(service)
+            assert "aws:SourceAccount" in statement["Condition"]["StringEquals"], name
+            assert "aws:SourceArn" in statement["Condition"]["ArnLike"], name
+    assert {"sagemaker.amazonaws.com", "vpc-flow-logs.amazonaws.com"} <= services
+
+
+def test_the_role_reads_its_asset_objects_and_prefixes_only(templates: dict[str, Any]) -> None:
+    statements = _role_statements(templates[_nested("dev")])
+    listing = [s for s in statements if "s3:ListBucket" in _actions([s])]
+    assert listing and all("s3:prefix" in s["Condition"]["StringLike"] for s in listing)
+    assert not any(a == "s3:List*" for a in _actions(statements))
+    text = json.dumps(statements)
+    assert "assets-${AWS::AccountId}-us-east-1/*" not in text  # not the whole asset bucket
+    kms = [s for s in statements if any(a in _actions([s]) for a in ("kms:Decrypt",))]
+    assert kms and all(s["Condition"]["StringEquals"]["kms:ViaService"] for s in kms)
