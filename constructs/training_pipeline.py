@@ -44,6 +44,7 @@ from constructs.nag import (
 from constructs.s3_grants import grant_objects_read, grant_prefix
 from constructs.service_principals import confined_service_principal
 from mlops import definition_builds
+from mlops import pipeline_definition
 from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, check_body_size
 from pipeline_steps.steplib import contract
 
@@ -199,7 +200,7 @@ class TrainingPipeline(cdk.Resource):
             ),
             description=f"Runs the {model_name} training pipeline and its jobs",
         )
-        model_prefix = f"pipelines/{model_name}/"
+        model_prefix = pipeline_definition.model_prefix(model_name)
         values: dict[str, str] = {
             "ExecutionRoleArn": self.role.role_arn,
             "ArtifactsBucket": artifacts_bucket.bucket_name,

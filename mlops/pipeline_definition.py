@@ -55,6 +55,36 @@ STEP_CHECK_QUALITY = "CheckQuality"
 STEP_REGISTER = "RegisterModel"
 STEP_FAIL = "QualityFailed"
 
+# --- where a pipeline writes, under the artifacts bucket (one layout; the data stack's
+# grants for model readers derive from it) ---------------------------------------------
+ARTIFACTS_ROOT = "pipelines"
+EXECUTIONS = "executions"  # <root>/<model>/executions/<execution id>/<step>/<output>/
+TRAINING = "training"  # <root>/<model>/training/<job name>/output/model.tar.gz
+STEP_OUTPUTS = {
+    STEP_PREPROCESS: ("preprocess", ("train", "validation", "test", "baseline", "transform")),
+    STEP_EVALUATE: ("evaluation", ()),
+}
+
+
+def model_prefix(model_name: str) -> str:
+    """The key prefix of everything one model's pipeline writes (``pipelines/<model>/``)."""
+    return f"{ARTIFACTS_ROOT}/{model_name}/"
+
+
+def registered_object_patterns(model_name: str = "*") -> list[str]:
+    """Key patterns of the objects a registered model version refers to: the two
+    containers' model artifacts, its evaluation report and its drift baseline. Not the
+    data splits or checkpoints. What an account that deploys the model must read."""
+    base = f"{model_prefix(model_name)}"
+    preprocess = STEP_OUTPUTS[STEP_PREPROCESS][0]
+    return [
+        f"{base}{TRAINING}/*/output/model.tar.gz",
+        f"{base}{EXECUTIONS}/*/{preprocess}/transform/*",
+        f"{base}{EXECUTIONS}/*/{preprocess}/baseline/*",
+        f"{base}{EXECUTIONS}/*/{STEP_OUTPUTS[STEP_EVALUATE][0]}/*",
+    ]
+
+
 #: Where a processing job finds the zipped pipeline_steps/ (the runner's first argument).
 PROCESSING_SOURCE_DIR = "/opt/ml/processing/input/source"
 
@@ -403,12 +433,12 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
 
     role = ph["ExecutionRoleArn"]
     kms = ph["KmsKeyArn"]
-    prefix = f"s3://{ph['ArtifactsBucket']}/pipelines/{inputs.model_name}"
+    prefix = f"s3://{ph['ArtifactsBucket']}/{model_prefix(inputs.model_name).rstrip('/')}"
     execution_id = ExecutionVariables.PIPELINE_EXECUTION_ID
 
     def run_path(*parts: str) -> Any:
         """Per-execution S3 URI: <prefix>/executions/<execution id>/<parts...>."""
-        return Join(on="/", values=[f"{prefix}/executions", execution_id, *parts])
+        return Join(on="/", values=[f"{prefix}/{EXECUTIONS}", execution_id, *parts])
 
     # ---- parameters (operators may override at start time)
     p_input = ParameterString("InputDataUri", default_value=ph["RawDataUri"])
@@ -527,7 +557,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     schema_path = "/opt/ml/processing/input/schema"
 
     # ---- Preprocess
-    pre_outputs = ("train", "validation", "test", "baseline", "transform")
+    pre_step, pre_outputs = STEP_OUTPUTS[STEP_PREPROCESS]
     step_pre = ProcessingStep(
         name=STEP_PREPROCESS,
         step_args=processor(f"{inputs.model_name}-preprocess", sklearn_image).run(
@@ -538,7 +568,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 s3_in("raw", p_input, "/opt/ml/processing/input/raw"),
             ],
             outputs=[
-                s3_out(n, run_path("preprocess", n), f"/opt/ml/processing/output/{n}")
+                s3_out(n, run_path(pre_step, n), f"/opt/ml/processing/output/{n}")
                 for n in pre_outputs
             ],
             arguments=[
@@ -590,7 +620,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
             ),
         ),
         output_data_config=OutputDataConfig(
-            s3_output_path=f"{prefix}/training", kms_key_id=kms, compression_type="GZIP"
+            s3_output_path=f"{prefix}/{TRAINING}", kms_key_id=kms, compression_type="GZIP"
         ),
         checkpoint_config=(
             # Per execution: a spot job must never resume from another execution's state.
@@ -649,7 +679,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
             outputs=[
                 s3_out(
                     "evaluation",
-                    run_path("evaluation"),
+                    run_path(STEP_OUTPUTS[STEP_EVALUATE][0]),
                     "/opt/ml/processing/evaluation",
                 )
             ],

@@ -23,6 +23,7 @@ from constructs.network import PrivateNetwork
 from constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from constructs.stage_handoff import StageHandoff
 from mlops.config import ModelConfig, StageConfig, pascal_case
+from mlops.pipeline_definition import registered_object_patterns
 
 
 class DataStack(cdk.Stack):
@@ -140,9 +141,11 @@ class DataStack(cdk.Stack):
             expiration_days=stage.capture_expiration_days,
         )
 
-        # Other accounts that deploy this stage's models read their artifacts.
+        # Other accounts that deploy this stage's models read what a registered version
+        # refers to (its two model artifacts, evaluation and baseline), nothing else.
         for account in stage.model_reader_accounts:
-            self.artifacts_bucket.grant_read(iam.AccountPrincipal(account), "models/*")
+            for pattern in registered_object_patterns():
+                self.artifacts_bucket.grant_read(iam.AccountPrincipal(account), pattern)
 
         self.model_package_groups: dict[str, ModelPackageGroup] = {}
         for model in models:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_helpers import mlops_config
+
+from mlops.pipeline_definition import registered_object_patterns
 
 STAGES = ("dev", "staging", "prod")
 
@@ -143,6 +146,18 @@ def test_reader_accounts_get_a_group_policy_and_artifact_read(synth: Any) -> Non
     # The reader can decrypt artifacts: the key policy names the account too.
     key = next(iter(resources(template.to_json(), "AWS::KMS::Key").values()))
     assert "111122223333" in str(key["Properties"]["KeyPolicy"])
+    # ... and read what a registered version refers to: the patterns of the layout the
+    # pipeline writes (tests/steps checks the registered URIs against them), no more.
+    policies = resources(template.to_json(), "AWS::S3::BucketPolicy").values()
+    granted = {
+        resource["Fn::Join"][1][-1].lstrip("/")
+        for policy in policies
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "111122223333" in json.dumps(statement.get("Principal"))
+        for resource in statement["Resource"]
+        if isinstance(resource, dict) and "Fn::Join" in resource
+    }
+    assert granted == set(registered_object_patterns())
 
 
 # Logical IDs of stateful resources are a contract: changing one replaces the resource

@@ -286,3 +286,51 @@ def test_cfn_lint_fails_on_an_invalid_property(templates: dict[str, Any]) -> Non
     }
     problems = _lint(template, "us-east-1")
     assert any("ml.m5.huge" in p for p in problems), problems
+
+
+# --- stacks share values without CloudFormation exports ------------------------------
+
+
+def _exports_and_imports(templates: dict[str, Any]) -> list[str]:
+    found = []
+    for name, template in templates.items():
+        found += [
+            f"{name}: export {k}" for k, o in template.get("Outputs", {}).items() if "Export" in o
+        ]
+        if "Fn::ImportValue" in json.dumps(template):
+            found.append(f"{name}: Fn::ImportValue")
+    return found
+
+
+def test_stacks_share_values_without_exports(templates: dict[str, Any]) -> None:
+    """An export cannot change while another stack imports it ("export in use"): the data
+    stack hands values over through SSM parameters instead."""
+    assert _exports_and_imports(templates) == []
+
+
+def test_turning_mlflow_off_and_using_fewer_zones_is_an_ordinary_update(synth: Any) -> None:
+    """The change sequence that failed with exports: a stage with MLflow and three zones,
+    then without MLflow and with two. Neither state exports or imports anything, so
+    CloudFormation can update the data stack first (as `cdk deploy` orders it)."""
+    from cdk_helpers import all_templates, mlops_config
+
+    before, after = mlops_config(), mlops_config()
+    for config, zones, mlflow in ((before, 3, True), (after, 2, False)):
+        config["defaultStages"] = ["dev"]
+        config["stages"]["dev"].update(account="111122223333", mlflow={"enabled": mlflow})
+        config["stages"]["dev"]["vpc"] = {"cidr": "10.10.0.0/16", "maxAzs": zones}
+    states = [all_templates(synth(c).values()) for c in (before, after)]
+    for templates in states:
+        assert _exports_and_imports(templates) == []
+    pipelines = [t["dev/Training/BreastCancerTraining"] for t in states]
+    subs = [
+        r["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][1]
+        for p in pipelines
+        for r in p["Resources"].values()
+        if r["Type"] == "AWS::SageMaker::Pipeline"
+    ]
+    assert [sorted(k for k in s if k.startswith("SubnetId")) for s in subs] == [
+        ["SubnetId0", "SubnetId1", "SubnetId2"],
+        ["SubnetId0", "SubnetId1"],
+    ]
+    assert "MlflowResourceArn" in subs[0] and "MlflowResourceArn" not in subs[1]

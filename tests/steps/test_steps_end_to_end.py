@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from steps_helpers import REPO, job
+
+sys.path.insert(0, str(REPO))  # the layout is the definition builder's (no CDK or SDK in it)
+from mlops.pipeline_definition import registered_object_patterns
 
 MODELS = ("breast-cancer", "diabetes")
 STEPS_RUN = ["Preprocess", "Train", "Evaluate", "CheckQuality", "RegisterModel"]
@@ -92,6 +97,11 @@ def test_the_registered_request_is_the_definitions_create_model_package(local_ru
         baseline = request["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]
         assert baseline["S3Uri"].endswith("/baseline/statistics.json")
         assert request["CustomerMetadataProperties"]["model_name"] == model
+        # Accounts that deploy the model can read every object the version refers to.
+        uris = [c["ModelDataUrl"] for c in containers] + [quality["S3Uri"], baseline["S3Uri"]]
+        for uri in uris:
+            key = uri.split("/", 3)[3]
+            assert any(fnmatch.fnmatchcase(key, p) for p in registered_object_patterns()), key
 
 
 def test_drift_results_as_expected(local_run):
