@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from mlops.instance_storage import has_instance_storage
 from pipeline_steps.steplib import contract
 
 CONTEXT_KEY = "mlops"
@@ -87,7 +88,7 @@ def _region(value: str) -> str:
     return value
 
 
-def _instance_type_validator(shape: str, use: str):
+def _instance_type_validator(shape: str, use: str, jobs: bool = False):
     def check(value: str) -> str:
         allowed = _instance_types(shape)
         if value not in allowed:
@@ -98,15 +99,24 @@ def _instance_type_validator(shape: str, use: str):
                 f"{value!r} is not a SageMaker {use} instance type. "
                 f"Fix: use one of the {len(allowed)} types SageMaker accepts for {use}, e.g. {examples}"
             )
+        if jobs and has_instance_storage(value) is None:
+            raise ValueError(
+                f"{value!r}: whether its family has local NVMe storage is not known to the "
+                "platform, and job volumes are encrypted with the stage's key only where "
+                "SageMaker allows it (EBS-backed types). Fix: use a known family (e.g. "
+                "ml.m5.xlarge), or add this one to mlops/instance_storage.py"
+            )
         return value
 
     return AfterValidator(check)
 
 
 ProcessingInstanceType = Annotated[
-    str, _instance_type_validator("ProcessingInstanceType", "processing")
+    str, _instance_type_validator("ProcessingInstanceType", "processing", jobs=True)
 ]
-TrainingInstanceType = Annotated[str, _instance_type_validator("TrainingInstanceType", "training")]
+TrainingInstanceType = Annotated[
+    str, _instance_type_validator("TrainingInstanceType", "training", jobs=True)
+]
 EndpointInstanceType = Annotated[
     str, _instance_type_validator("ProductionVariantInstanceType", "endpoint")
 ]

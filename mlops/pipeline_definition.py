@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
+from mlops.instance_storage import has_instance_storage, same_storage_types
 from mlops.pipeline_sdk_env import SDK_CONFIG, offline_sdk
 from pipeline_steps.steplib import contract
 
@@ -188,6 +189,12 @@ class PipelineInputs:
                 p.render("hyperparameters.")
                 for p in contract.hyperparameter_problems(self.hyperparameters, self.problem_type)
             ]
+        for name in ("processing_instance_type", "training_instance_type"):
+            if has_instance_storage(getattr(self, name)) is None:
+                found.append(
+                    f"{name} {getattr(self, name)!r}: its storage kind is unknown "
+                    "(mlops/instance_storage.py)"
+                )
         for name in ("processing_instance_count", "training_instance_count"):
             if getattr(self, name) < 1:
                 found.append(f"{name} {getattr(self, name)!r}: must be >= 1")
@@ -442,15 +449,24 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
 
     # ---- parameters (operators may override at start time)
     p_input = ParameterString("InputDataUri", default_value=ph["RawDataUri"])
+    # Start-time overrides: only types with the configured type's kind of storage (job
+    # volumes carry the stage's key only on EBS-backed types; SageMaker refuses it on
+    # types with local NVMe storage, which the hardware encrypts).
     p_proc_type = ParameterString(
-        "ProcessingInstanceType", default_value=inputs.processing_instance_type
+        "ProcessingInstanceType",
+        default_value=inputs.processing_instance_type,
+        enum_values=same_storage_types("ProcessingInstanceType", inputs.processing_instance_type),
     )
     p_proc_count = ParameterInteger(
         "ProcessingInstanceCount", default_value=inputs.processing_instance_count
     )
     p_train_type = ParameterString(
-        "TrainingInstanceType", default_value=inputs.training_instance_type
+        "TrainingInstanceType",
+        default_value=inputs.training_instance_type,
+        enum_values=same_storage_types("TrainingInstanceType", inputs.training_instance_type),
     )
+    processing_volume_key = None if has_instance_storage(inputs.processing_instance_type) else kms
+    training_volume_key = None if has_instance_storage(inputs.training_instance_type) else kms
     p_train_count = ParameterInteger(
         "TrainingInstanceCount", default_value=inputs.training_instance_count
     )
@@ -516,7 +532,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
             instance_count=instance_count,
             instance_type=p_proc_type,
             volume_size_in_gb=inputs.processing_volume_size_gb,
-            volume_kms_key=kms,
+            volume_kms_key=processing_volume_key,
             output_kms_key=kms,
             max_runtime_in_seconds=inputs.max_runtime_seconds,
             base_job_name=base_job_name,
@@ -608,7 +624,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
             instance_type=p_train_type,
             instance_count=p_train_count,
             volume_size_in_gb=inputs.training_volume_size_gb,
-            volume_kms_key_id=kms,
+            volume_kms_key_id=training_volume_key,
             enable_managed_spot_training=inputs.use_spot_training or None,
         ),
         stopping_condition=StoppingCondition(

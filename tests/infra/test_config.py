@@ -74,6 +74,11 @@ BAD_CONFIGS: list[tuple[str, Edit, tuple[str, ...]]] = [
         ("stages.dev.endpoint.instanceType", "endpoint instance type"),
     ),
     (
+        "instance-family-of-unknown-storage",
+        lambda c: stage(c)["pipeline"].update(trainingInstanceType="ml.g7e.2xlarge"),
+        ("stages.dev.pipeline.trainingInstanceType", "local NVMe storage is not known"),
+    ),
+    (
         "count-as-string",
         lambda c: stage(c)["endpoint"].update(initialInstanceCount="2"),
         ("stages.dev.endpoint.initialInstanceCount", "whole number"),

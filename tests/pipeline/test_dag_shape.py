@@ -241,3 +241,32 @@ def test_scaling_past_one_instance(definitions, key):
     }
     evaluate = steps["Evaluate"]["Arguments"]["ProcessingResources"]["ClusterConfig"]
     assert evaluate["InstanceCount"] == 1
+
+
+def test_instance_type_overrides_keep_the_configured_storage_kind(definitions):
+    params = {p["Name"]: p for p in definitions["binary"]["Parameters"]}
+    for name in ("ProcessingInstanceType", "TrainingInstanceType"):
+        allowed = params[name]["EnumValues"]
+        assert params[name]["DefaultValue"] in allowed and "ml.m5.2xlarge" in allowed
+        # No type with local NVMe storage: the job volumes carry the stage's key.
+        assert not [t for t in allowed if t.startswith(("ml.g4dn.", "ml.r5d.", "ml.p4d."))]
+    train = steps_by_name(definitions["binary"])["Train"]["Arguments"]
+    assert train["ResourceConfig"]["VolumeKmsKeyId"] == "${KmsKeyArn}"
+
+
+def test_a_type_with_local_storage_gets_no_volume_key():
+    """SageMaker refuses VolumeKmsKeyId on instance types with local NVMe storage (the
+    hardware encrypts it); such a pipeline offers only such types as overrides."""
+    import dataclasses
+
+    from mlops.pipeline_definition import build_definition
+
+    inputs = dataclasses.replace(
+        ALL_INPUTS["binary"], model_name="gpu", training_instance_type="ml.g4dn.xlarge"
+    )
+    definition = build_definition(inputs).definition()
+    train = steps_by_name(definition)["Train"]["Arguments"]
+    assert "VolumeKmsKeyId" not in train["ResourceConfig"]
+    assert train["OutputDataConfig"]["KmsKeyId"] == "${KmsKeyArn}"  # outputs still are
+    (param,) = [p for p in definition["Parameters"] if p["Name"] == "TrainingInstanceType"]
+    assert "ml.g4dn.2xlarge" in param["EnumValues"] and "ml.m5.xlarge" not in param["EnumValues"]
