@@ -59,7 +59,8 @@ class MlflowApp(MlflowAppBase):
     ) -> None:
         """
         Args:
-            app_name: 1-256 letters, digits and hyphens, unique in the account and region.
+            app_name: 1-256 letters, digits and hyphens, unique in the account and region
+                (a retained App keeps its name: give a redeployed stack a new one).
             artifacts_bucket: holds the artifact store under ``mlflow/`` (its key too).
             removal_policy: RETAIN keeps the experiments when the stack goes.
         """
@@ -92,7 +93,11 @@ class MlflowApp(MlflowAppBase):
             weekly_maintenance_window_start="Sun:03:00",
         )
         self.resource.node.add_dependency(role.node.find_child("DefaultPolicy"))
+        # A retained App keeps working: its role and the role's policy are retained with it.
         self.resource.apply_removal_policy(removal_policy)
+        role.apply_removal_policy(removal_policy)
+        assert isinstance(policy, cdk.CfnResource)
+        policy.apply_removal_policy(removal_policy)
         self.app_arn = self.resource.attr_arn
 
     @staticmethod

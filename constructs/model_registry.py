@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 
 from constructs import Construct
+from constructs.nag import (
+    INLINE_POLICY,
+    INLINE_POLICY_REASON,
+    acknowledge,
+    acknowledge_wildcards,
+    default_policy_resource,
+)
 from pipeline_steps.steplib.contract import REGISTERED_APPROVAL_STATUS
 
+HANDLERS = Path(__file__).resolve().parents[1] / "handlers"
 # What another account needs to find approved versions and deploy them there.
 READER_GROUP_ACTIONS = ("sagemaker:DescribeModelPackageGroup",)
 READER_PACKAGE_ACTIONS = (
@@ -150,3 +162,105 @@ class _ImportedModelPackageGroup(ModelPackageGroupBase):
     def __init__(self, scope: Construct, id: str, name: str) -> None:
         super().__init__(scope, id)
         self._set_names(name)
+
+
+class ModelVersionCleanup(Construct):
+    """Deletes the versions of model package groups just before CloudFormation deletes the
+    groups (CloudFormation cannot delete a group that holds versions). For stages whose
+    resources are destroyed with them; never add it where groups are retained.
+
+    A custom resource backed by ``handlers/model_package_cleanup`` (standard library and
+    the runtime's boto3 only); on Create and Update it does nothing.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        groups: Sequence[ModelPackageGroup],
+        encryption_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        """
+        Args:
+            groups: the groups whose versions go (deleted after the cleanup ran).
+            encryption_key: encrypts the handler's log group.
+            log_retention: how long its logs are kept.
+        """
+        super().__init__(scope, id)
+        stack = cdk.Stack.of(self)
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=encryption_key,
+            retention=log_retention,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        # Lambda does not pass aws:SourceAccount/SourceArn when it assumes a role.
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Deletes model versions of a destroyed stage",
+        )
+        log_group.grant_write(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:ListModelPackages"],
+                resources=["*"],  # no resource type for this action
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DeleteModelPackage"],
+                resources=[g.model_package_arn_pattern for g in groups],
+            )
+        )
+        function = lambda_.Function(
+            self,
+            "Handler",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(HANDLERS / "model_package_cleanup")),
+            role=role,
+            timeout=cdk.Duration.minutes(5),
+            log_group=log_group,
+            reserved_concurrent_executions=1,
+            description="Deletes a destroyed stage's model versions before their groups",
+        )
+        resource = cdk.CustomResource(
+            self,
+            "Resource",
+            service_token=function.function_arn,
+            resource_type="Custom::ModelVersionCleanup",
+            properties={"ModelPackageGroupNames": [g.model_package_group_name for g in groups]},
+        )
+        # Deleted before the groups (CloudFormation deletes dependents first), after the
+        # function's permissions (which it needs while deleting).
+        for group in groups:
+            resource.node.add_dependency(group)
+        resource.node.add_dependency(role.node.find_child("DefaultPolicy"))
+        policy = default_policy_resource(role)
+        acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
+        acknowledge_wildcards(
+            policy,
+            "Compensating controls: DeleteModelPackage only on this stage's groups' "
+            "versions (<group>/*); ListModelPackages has no resource type; logs only to "
+            "the handler's own log group.",
+        )
+        handler_resource = function.node.default_child
+        # CDK lists the role in DependsOn and references it with GetAtt (cfn-lint W3005).
+        handler_resource.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})  # type: ignore[union-attr]
+        acknowledge(
+            handler_resource,  # type: ignore[arg-type]
+            [
+                "NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC",
+                "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
+            ],
+            "A CloudFormation custom resource, invoked synchronously by CloudFormation only "
+            "when the stage is deleted. Compensating controls: it must reach the SageMaker API "
+            "and CloudFormation's pre-signed response URL (no VPC); CloudFormation retries and "
+            "reports a failure itself (no DLQ); reserved concurrency 1; its role can only "
+            f"delete versions of this stage's groups (stack {stack.stack_name}).",
+        )

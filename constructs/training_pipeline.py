@@ -43,8 +43,7 @@ from constructs.nag import (
 )
 from constructs.s3_grants import grant_objects_read, grant_prefix
 from constructs.service_principals import confined_service_principal
-from mlops import definition_builds
-from mlops import pipeline_definition
+from mlops import definition_builds, pipeline_definition
 from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, check_body_size
 from pipeline_steps.steplib import contract
 

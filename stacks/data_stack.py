@@ -18,7 +18,7 @@ from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 from constructs.mlflow_app import MlflowApp, MlflowAppBase
-from constructs.model_registry import ModelPackageGroup, ModelPackageGroupBase
+from constructs.model_registry import ModelPackageGroup, ModelPackageGroupBase, ModelVersionCleanup
 from constructs.network import PrivateNetwork
 from constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from constructs.stage_handoff import StageHandoff
@@ -158,12 +158,23 @@ class DataStack(cdk.Stack):
                 removal_policy=removal,
             )
 
+        if removal == cdk.RemovalPolicy.DESTROY and self.model_package_groups:
+            ModelVersionCleanup(
+                self,
+                "ModelVersionCleanup",
+                groups=list(self.model_package_groups.values()),
+                encryption_key=self.data_key,
+                log_retention=_retention(stage.log_retention_days),
+            )
+
         self.mlflow: MlflowApp | None = None
         if stage.mlflow.enabled:
             self.mlflow = MlflowApp(
                 self,
                 "Mlflow",
-                app_name=f"mlops-{stage_name}",
+                # Unique per stack instance: a retained App (its experiments kept) does not
+                # block a redeployed stage, which gets an App of its own.
+                app_name=cdk.Fn.join("-", [f"mlops-{stage_name}", _stack_instance_id()]),
                 artifacts_bucket=self.artifacts_bucket,
                 removal_policy=removal,
             )
@@ -302,6 +313,12 @@ _RETENTION = {
     1827: logs.RetentionDays.FIVE_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
 }
+
+
+def _stack_instance_id() -> str:
+    """The first group of the stack ID's GUID: differs for each creation of a stack."""
+    guid = cdk.Fn.select(2, cdk.Fn.split("/", cdk.Aws.STACK_ID))
+    return cdk.Fn.select(0, cdk.Fn.split("-", guid))
 
 
 def _retention(days: int) -> logs.RetentionDays:

@@ -36,13 +36,24 @@ def test_each_stage_has_an_mlflow_app_in_its_artifacts_bucket(
 ) -> None:
     app = _app(templates, stage)
     props = app["Properties"]
-    assert props["Name"] == f"mlops-{stage}"
+    # Named per stack instance: a retained App never blocks a redeployed stage.
+    delimiter, (prefix, instance) = props["Name"]["Fn::Join"]
+    assert (delimiter, prefix) == ("-", f"mlops-{stage}") and "AWS::StackId" in json.dumps(instance)
     assert props["ModelRegistrationMode"] == "AutoModelRegistrationDisabled"
     uri = props["ArtifactStoreUri"]["Fn::Join"][1]
     assert uri[0] == "s3://" and uri[-1] == "/mlflow/"
     assert uri[1]["Ref"].startswith("ArtifactsBucket")
     expected = "Delete" if stage == "dev" else "Retain"
     assert app["DeletionPolicy"] == app["UpdateReplacePolicy"] == expected
+    # ... and a retained App keeps its role and the role's policy.
+    data = templates[f"{stage}/Data"]["Resources"]
+    for kind in ("AWS::IAM::Role", "AWS::IAM::Policy"):
+        (store,) = [
+            r
+            for k, r in data.items()
+            if k.startswith("MlflowArtifactStoreRole") and r["Type"] == kind
+        ]
+        assert store["DeletionPolicy"] == expected, kind
 
 
 def test_the_artifact_store_role_reaches_only_its_prefix(templates: dict[str, Any]) -> None:
