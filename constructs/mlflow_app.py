@@ -24,8 +24,14 @@ from constructs.nag import (
 from constructs.service_principals import confined_service_principal
 
 ARTIFACT_PREFIX = "mlflow/"
-#: What a principal needs to track runs in an MLflow App (every MLflow REST call).
-TRACKING_ACTIONS = ("sagemaker:CallMlflowAppApi", "sagemaker:DescribeMlflowApp")
+#: What a principal needs to track runs in an MLflow App.
+TRACKING_ACTIONS = (
+    "sagemaker:CallMlflowAppApi",
+    "sagemaker:DescribeMlflowApp",
+    # The MLflow REST API itself (experiments, runs, metrics, parameters, tags), as AWS's
+    # examples for managed MLflow grant it; bounded to this one App.
+    "sagemaker-mlflow:*",
+)
 
 
 class MlflowAppBase(Construct):

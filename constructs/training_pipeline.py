@@ -246,7 +246,8 @@ class TrainingPipeline(cdk.Resource):
             policy,
             "Each wildcard is bounded. Compensating controls: S3 actions are limited to this "
             f"model's prefixes ({raw_data_prefix}, {model_prefix}) and the CDK asset "
-            "objects; KMS actions to the stage's data key; SageMaker jobs to names the "
+            "objects; KMS actions to the stage's data key; MLflow actions to the stage's one "
+            "App; SageMaker jobs to names the "
             "pipeline service generates (pipelines-*); model packages to this model's group; "
             "logs to SageMaker's job log groups. Resource '*' only where the API has no "
             "resource type (ecr:GetAuthorizationToken, ec2 Describe calls SageMaker makes for "

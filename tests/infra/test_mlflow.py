@@ -89,7 +89,11 @@ def test_pipelines_are_tracked_in_the_stage_app(templates: dict[str, Any], stage
     ]
     assert grants == [
         {
-            "Action": ["sagemaker:CallMlflowAppApi", "sagemaker:DescribeMlflowApp"],
+            "Action": [
+                "sagemaker-mlflow:*",
+                "sagemaker:CallMlflowAppApi",
+                "sagemaker:DescribeMlflowApp",
+            ],
             "Effect": "Allow",
             "Resource": imported,
         }

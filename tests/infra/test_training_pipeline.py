@@ -81,7 +81,11 @@ def test_role_grants_nothing_broader(templates: dict[str, Any], stage: str) -> N
             statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         )
         for action in actions:
-            _service, _, name = action.partition(":")
+            service, _, name = action.partition(":")
+            # The MLflow REST API on the stage's one App is the only whole-service grant.
+            if service == "sagemaker-mlflow":
+                assert statement["Resource"] != "*" and len(actions) <= 3, statement
+                continue
             assert name != "*", f"{action} grants a whole service"
         if statement["Resource"] == "*":
             # Only APIs without resource types, or conditioned ones.
