@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 from constructs.nag import INLINE_POLICY, INLINE_POLICY_REASON, acknowledge, default_policy_resource
@@ -96,6 +99,33 @@ class PrivateNetwork(Construct):
         )
         acknowledge(default_policy_resource(flow_role), INLINE_POLICY, INLINE_POLICY_REASON)
         self.subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.s3_endpoint: ec2.GatewayVpcEndpoint = self.vpc.node.find_child("S3")  # type: ignore[assignment]
+        stack = cdk.Stack.of(self)
+        # Replaces the endpoint's default full-access policy: what goes through it is this
+        # account's access to the buckets it is told about (allow_buckets), the CDK asset
+        # bucket (the steps' code), and ECR's image-layer bucket of the region.
+        self.s3_endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="CdkAssets",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject", "s3:ListBucket"],
+                resources=[
+                    f"arn:{stack.partition}:s3:::cdk-*-assets-{stack.account}-{stack.region}",
+                    f"arn:{stack.partition}:s3:::cdk-*-assets-{stack.account}-{stack.region}/*",
+                ],
+                conditions={"StringEquals": {"aws:PrincipalAccount": stack.account}},
+            )
+        )
+        self.s3_endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="EcrImageLayers",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{stack.partition}:s3:::prod-{stack.region}-starport-layer-bucket/*"
+                ],
+            )
+        )
         self.job_security_group = ec2.SecurityGroup(
             self,
             "JobSecurityGroup",
@@ -118,3 +148,20 @@ class PrivateNetwork(Construct):
             self.job_security_group.add_egress_rule(
                 self.job_security_group, port, "Between instances of one job"
             )
+
+    def allow_buckets(self, buckets: Sequence[s3.IBucket]) -> None:
+        """Lets this account's principals reach ``buckets`` through the S3 endpoint (what
+        they may do there is still up to their own policies and the buckets')."""
+        stack = cdk.Stack.of(self)
+        self.s3_endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="StageBuckets",
+                principals=[iam.AnyPrincipal()],
+                actions=[
+                    "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
+                    "s3:AbortMultipartUpload", "s3:ListBucket", "s3:GetBucketLocation",
+                ],
+                resources=[r for b in buckets for r in (b.bucket_arn, b.arn_for_objects("*"))],
+                conditions={"StringEquals": {"aws:PrincipalAccount": stack.account}},
+            )
+        )  # fmt: skip

@@ -225,6 +225,14 @@ class StageConfig(_Model):
     pipeline: PipelineSettings = PipelineSettings()
     endpoint: EndpointSettings = EndpointSettings()
     mlflow: MlflowSettings = MlflowSettings()
+    #: Create SageMaker's job log groups (/aws/sagemaker/ProcessingJobs, /TrainingJobs)
+    #: with the stage's key and retention. They are one per account and region: default
+    #: true for a stage with its own ``account``, false otherwise.
+    job_log_groups: bool | None = None
+
+    @property
+    def owns_job_log_groups(self) -> bool:
+        return self.job_log_groups if self.job_log_groups is not None else self.account is not None
 
     @field_validator("account")
     @classmethod
@@ -489,6 +497,19 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
                 f"maxWaitSeconds >= maxRuntimeSeconds ({pipeline.max_runtime_seconds}). "
                 f"Fix: set it to e.g. {2 * pipeline.max_runtime_seconds}, or turn spot off"
             )
+    owners: dict[tuple[str | None, str], str] = {}
+    for name, stage in config.stages.items():
+        if not stage.owns_job_log_groups:
+            continue
+        place = (stage.account, stage.region)
+        if place in owners:
+            problems.append(
+                f"stages.{name}.jobLogGroups: stages {owners[place]} and {name} both create "
+                f"SageMaker's job log groups in account {stage.account or '(of the credentials)'}"
+                f" and {stage.region}, which has one of each. Fix: set jobLogGroups to false "
+                "on one of them"
+            )
+        owners.setdefault(place, name)
     names = [m.name for m in config.models]
     if not names:
         problems.append("models: got []: no models. Fix: define at least one model")

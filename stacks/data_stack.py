@@ -141,6 +141,23 @@ class DataStack(cdk.Stack):
             expiration_days=stage.capture_expiration_days,
         )
 
+        if stage.owns_job_log_groups:
+            # SageMaker writes every job's logs to these two groups of the account: with the
+            # stage's key and retention instead of unencrypted and kept forever.
+            for kind in ("ProcessingJobs", "TrainingJobs"):
+                logs.LogGroup(
+                    self,
+                    f"{kind}Logs",
+                    log_group_name=f"/aws/sagemaker/{kind}",
+                    encryption_key=self.data_key,
+                    retention=_retention(stage.log_retention_days),
+                    removal_policy=removal,
+                )
+
+        self.network.allow_buckets(
+            [self.raw_data_bucket, self.artifacts_bucket, self.data_capture_bucket]
+        )
+
         # Other accounts that deploy this stage's models read what a registered version
         # refers to (its two model artifacts, evaluation and baseline), nothing else.
         for account in stage.model_reader_accounts:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from cdk_helpers import mlops_config
+from cdk_helpers import ROOT, mlops_config
 
 from mlops.pipeline_definition import registered_object_patterns
 
@@ -195,3 +195,48 @@ def test_job_instances_can_speak_encrypted_inter_container_traffic(
     ]
     allowed = {(i["IpProtocol"], i.get("FromPort"), i.get("ToPort")) for i in ingress}
     assert {("tcp", 0, 65535), ("udp", 500, 500), ("50", None, None)} <= allowed
+
+
+def test_a_stage_with_its_own_account_creates_the_job_log_groups_encrypted(synth: Any) -> None:
+    config = mlops_config()
+    config["defaultStages"] = ["prod"]
+    config["stages"]["prod"]["account"] = "111122223333"
+    template = Template.from_stack(synth(config)["prod"].data).to_json()
+    groups = {
+        r["Properties"]["LogGroupName"]: r
+        for r in resources(template, "AWS::Logs::LogGroup").values()
+        if r["Properties"].get("LogGroupName", "").startswith("/aws/sagemaker/")
+    }
+    assert set(groups) == {"/aws/sagemaker/ProcessingJobs", "/aws/sagemaker/TrainingJobs"}
+    for group in groups.values():
+        assert "KmsKeyId" in group["Properties"] and group["Properties"]["RetentionInDays"] == 365
+        assert group["DeletionPolicy"] == "Retain"
+
+
+def test_account_less_stages_leave_the_job_log_groups_alone(templates: dict[str, Any]) -> None:
+    """They share the account of the credentials: none of them owns its job log groups."""
+    for stage in STAGES:
+        names = [
+            r["Properties"].get("LogGroupName")
+            for r in resources(templates[f"{stage}/Data"], "AWS::Logs::LogGroup").values()
+        ]
+        assert "/aws/sagemaker/TrainingJobs" not in names
+
+
+def test_two_stages_cannot_both_own_one_accounts_job_log_groups() -> None:
+    from mlops.config import ConfigError, parse_config
+
+    config = mlops_config()
+    for name in ("staging", "prod"):
+        config["stages"][name]["account"] = "111122223333"
+    with pytest.raises(ConfigError, match=r"stages\.prod\.jobLogGroups: stages staging and prod"):
+        parse_config(config, project_root=ROOT)
+
+
+def test_the_s3_endpoint_reaches_only_this_accounts_buckets(templates: dict[str, Any]) -> None:
+    (endpoint,) = resources(templates["dev/Data"], "AWS::EC2::VPCEndpoint").values()
+    statements = endpoint["Properties"]["PolicyDocument"]["Statement"]
+    assert {s["Sid"] for s in statements} == {"CdkAssets", "EcrImageLayers", "StageBuckets"}
+    for statement in statements:
+        if statement["Sid"] != "EcrImageLayers":
+            assert "aws:PrincipalAccount" in statement["Condition"]["StringEquals"]
