@@ -193,3 +193,30 @@ def test_dependency_cycles_are_reported() -> None:
     b = {"Name": "B", "Type": "Fail", "DependsOn": ["A"]}
     with pytest.raises(StepFailed, match=r"circular dependencies among \['A', 'B'\]"):
         _in_dependency_order([a, b])
+
+
+def test_an_unknown_model_or_stage_is_named_before_anything_runs(tmp_path: Path) -> None:
+    from mlops.local_run import PROJECT_ROOT, run_stage
+
+    common = dict(cdk_json=PROJECT_ROOT / "cdk.json", parameters={}, work_dir=tmp_path,
+                  steps_python=Path(sys.executable), progress=lambda line: None)  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"no model has the name \['churn'\] \(models: breast-cancer\)"
+    ):
+        run_stage(stage="dev", models=["churn"], **common)
+    with pytest.raises(ValueError, match="no stage is called 'qa'"):
+        run_stage(stage="qa", models=[], **common)
+    assert not list(tmp_path.iterdir())  # nothing synthesized, nothing run
+
+
+def test_the_summary_prints_every_model_even_after_a_crash(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlops.local_run import Execution, ModelRun, print_summary
+
+    crashed = ModelRun("a", error="KeyError: 'x'")
+    failed = ModelRun("b", execution=Execution("p", status="Failed", failure="data error: bad.csv"))
+    assert print_summary([crashed, failed], "dev", Path("/tmp/w")) is False
+    out = capsys.readouterr().out
+    assert "a: KeyError: 'x'" in out and "b: data error: bad.csv" in out
+    assert "RESULT: NOT OK" in out
