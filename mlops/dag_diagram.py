@@ -17,6 +17,8 @@ import json
 import re
 from typing import Any
 
+from mlops.pipeline_definition import all_steps
+
 __all__ = ["dag_edges", "to_mermaid"]
 
 _STEP_REF = re.compile(r"^Steps\.([A-Za-z0-9_-]+)")
@@ -27,17 +29,6 @@ def _load(definition: dict[str, Any] | str) -> dict[str, Any]:
     if isinstance(definition, str):
         return json.loads(definition.replace("${!", "${"))
     return definition
-
-
-def _steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for step in steps:
-        found.append(step)
-        if step.get("Type") == "Condition":
-            args = step.get("Arguments", {})
-            found.extend(_steps(args.get("IfSteps", [])))
-            found.extend(_steps(args.get("ElseSteps", [])))
-    return found
 
 
 def _references(value: Any) -> set[str]:
@@ -59,7 +50,7 @@ def _references(value: Any) -> set[str]:
 
 def dag_edges(definition: dict[str, Any] | str) -> list[tuple[str, str, str]]:
     """Return sorted ``(source, target, kind)`` edges; kind is data|depends_on|true|false."""
-    steps = _steps(_load(definition).get("Steps", []))
+    steps = all_steps(_load(definition).get("Steps", []))
     edges: set[tuple[str, str, str]] = set()
     for step in steps:
         name = step["Name"]
@@ -85,7 +76,7 @@ def dag_edges(definition: dict[str, Any] | str) -> list[tuple[str, str, str]]:
 
 def to_mermaid(definition: dict[str, Any] | str) -> str:
     """Return a Mermaid ``flowchart TD`` for the definition (ends with a newline)."""
-    steps = _steps(_load(definition).get("Steps", []))
+    steps = all_steps(_load(definition).get("Steps", []))
     lines = ["flowchart TD"]
     for step in steps:
         name = step["Name"]

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.local_cloud import Assembly, LocalCloudError, LocalS3, split_uri
+from mlops.pipeline_definition import all_steps
 from mlops.shape_check import check_step_arguments
 from pipeline_steps.steplib import contract
 
@@ -132,7 +133,7 @@ class LocalPipeline:
         self.execution_id = "local-" + time.strftime("%Y%m%dT%H%M%S")
         self.parameters = _parameters(definition, parameters or {})
         self.properties: dict[str, Any] = {}
-        self._steps = {s["Name"]: s for s in _all_steps(definition.get("Steps", []))}
+        self._steps = {s["Name"]: s for s in all_steps(definition.get("Steps", []))}
 
     # --- running -------------------------------------------------------------------------
 
@@ -493,16 +494,6 @@ def _navigate(value: Any, path: str, whole: str) -> Any:
     return value
 
 
-def _all_steps(steps: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    found: list[Mapping[str, Any]] = []
-    for step in steps:
-        found.append(step)
-        if step.get("Type") == "Condition":
-            found += _all_steps(step["Arguments"].get("IfSteps", []))
-            found += _all_steps(step["Arguments"].get("ElseSteps", []))
-    return found
-
-
 def _in_dependency_order(steps: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """``steps`` ordered so each runs after the steps it depends on (``DependsOn`` and
     ``Steps.<name>`` references); their order otherwise."""
@@ -586,7 +577,7 @@ def synthesize(cdk_json: Path, stage: str, outdir: Path) -> Path:
 
 def model_of(definition: Mapping[str, Any]) -> tuple[str, str]:
     """``(model name, problem type)`` a definition registers (its model package metadata)."""
-    for step in _all_steps(definition.get("Steps", [])):
+    for step in all_steps(definition.get("Steps", [])):
         if step["Type"] == "RegisterModel":
             meta = step["Arguments"].get("CustomerMetadataProperties", {})
             return meta.get("model_name", ""), meta.get("problem_type", "")

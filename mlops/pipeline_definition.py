@@ -44,6 +44,7 @@ __all__ = [
     "BuiltDefinition",
     "DefinitionTooLargeError",
     "PipelineInputs",
+    "all_steps",
     "build_definition",
     "check_body_size",
 ]
@@ -65,6 +66,18 @@ STEP_OUTPUTS = {
     STEP_PREPROCESS: ("preprocess", ("train", "validation", "test", "baseline", "transform")),
     STEP_EVALUATE: ("evaluation", ()),
 }
+
+
+def all_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every step of a definition's ``Steps``, the Condition steps' branches included."""
+    found: list[dict[str, Any]] = []
+    for step in steps:
+        found.append(step)
+        if step.get("Type") == "Condition":
+            args = step.get("Arguments", {})
+            found.extend(all_steps(args.get("IfSteps", [])))
+            found.extend(all_steps(args.get("ElseSteps", [])))
+    return found
 
 
 def model_prefix(model_name: str) -> str:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from mlops.pipeline_definition import all_steps
+
 __all__ = ["OPERATION_BY_STEP_TYPE", "ShapeProblem", "check_definition"]
 
 #: Step ``Type`` -> SageMaker API the pipeline service calls with ``Arguments``.
@@ -87,7 +89,7 @@ def check_definition(definition: dict[str, Any] | str) -> list[ShapeProblem]:
         json.loads(definition.replace("${!", "${")) if isinstance(definition, str) else definition
     )
     problems: list[ShapeProblem] = []
-    for step in _all_steps(parsed.get("Steps", [])):
+    for step in all_steps(parsed.get("Steps", [])):
         operation = OPERATION_BY_STEP_TYPE.get(step.get("Type", ""))
         if operation is None:
             continue
@@ -113,17 +115,6 @@ def check_step_arguments(
             path = ".".join(p for p in (path, additional["required_name"]) if p)
         problems.append(ShapeProblem(step_name, path or "(root)", f"{error_type}: {detail}"))
     return problems
-
-
-def _all_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for step in steps:
-        found.append(step)
-        if step.get("Type") == "Condition":
-            args = step.get("Arguments", {})
-            found.extend(_all_steps(args.get("IfSteps", [])))
-            found.extend(_all_steps(args.get("ElseSteps", [])))
-    return found
 
 
 def _is_expression(value: Any) -> bool:
