@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -211,10 +212,19 @@ class ModelVersionCleanup(Construct):
                 resources=["*"],  # no resource type for this action
             )
         )
+        # One pattern for all groups (their names' common prefix, e.g. the stage's): one
+        # resource per group would outgrow an inline policy at a hundred models.
+        names = [g.model_package_group_name for g in groups]
+        prefix = os.path.commonprefix(names)  # noqa: RUF071 (names, not paths)
+        pattern = f"{prefix}/*" if len(names) == 1 else f"{prefix}*/*"
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DeleteModelPackage"],
-                resources=[g.model_package_arn_pattern for g in groups],
+                resources=[
+                    stack.format_arn(
+                        service="sagemaker", resource="model-package", resource_name=pattern
+                    )
+                ],
             )
         )
         function = lambda_.Function(
@@ -245,8 +255,8 @@ class ModelVersionCleanup(Construct):
         acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
         acknowledge_wildcards(
             policy,
-            "Compensating controls: DeleteModelPackage only on this stage's groups' "
-            "versions (<group>/*); ListModelPackages has no resource type; logs only to "
+            "Compensating controls: DeleteModelPackage only on versions of groups named like "
+            f"this stage's ({pattern}); ListModelPackages has no resource type; logs only to "
             "the handler's own log group.",
         )
         handler_resource = function.node.default_child

@@ -123,3 +123,32 @@ def test_only_destroy_stages_clean_up_and_before_their_groups(templates: dict[st
     ).values()
     groups = resources_of(templates["dev/Data"], "AWS::SageMaker::ModelPackageGroup")
     assert set(groups) <= set(cleanup_resource["DependsOn"])
+
+
+def test_many_groups_share_one_delete_pattern() -> None:
+    """A hundred groups must not outgrow the role's inline policy (the benchmark's
+    100-model stage found CDK splitting it into an unacknowledged overflow policy)."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_logs as logs
+
+    from constructs.model_registry import ModelPackageGroup, ModelVersionCleanup
+
+    stack = cdk.Stack(cdk.App(), "Bare", env=cdk.Environment(region="us-east-1"))
+    groups = [
+        ModelPackageGroup(stack, f"G{i}", model_package_group_name=f"dev-model-{i}",
+                          description="d", removal_policy=cdk.RemovalPolicy.DESTROY)
+        for i in range(100)
+    ]  # fmt: skip
+    ModelVersionCleanup(stack, "Cleanup", groups=groups, encryption_key=kms.Key(stack, "K"),
+                        log_retention=logs.RetentionDays.ONE_WEEK)  # fmt: skip
+    template = cdk.assertions.Template.from_stack(stack).to_json()
+    statements = [
+        s
+        for p in resources_of(template, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "sagemaker:DeleteModelPackage"
+    ]
+    assert len(statements) == 1
+    assert json.dumps(statements[0]["Resource"]).endswith(':model-package/dev-model-*/*"]]}')
+    assert resources_of(template, "AWS::IAM::ManagedPolicy") == {}
