@@ -21,6 +21,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.s3_grants import grant_prefix
 from constructs.service_principals import confined_service_principal
 
 ARTIFACT_PREFIX = "mlflow/"
@@ -79,14 +80,14 @@ class MlflowApp(MlflowAppBase):
             ),
             description=f"Lets the {app_name} MLflow App use its artifact store",
         )
-        artifacts_bucket.grant_read_write(role, f"{ARTIFACT_PREFIX}*")
+        grant_prefix(role, artifacts_bucket, ARTIFACT_PREFIX, write=True)
         policy = default_policy_resource(role)
         acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
         acknowledge_wildcards(
             policy,
-            "Compensating controls: S3 object actions are limited to the artifact store "
-            f"prefix ({ARTIFACT_PREFIX}) of the stage's artifacts bucket, KMS actions to the "
-            "bucket's key; only the SageMaker service can assume the role.",
+            "Compensating controls: S3 object actions and listing are limited to the artifact "
+            f"store prefix ({ARTIFACT_PREFIX}) of the stage's artifacts bucket, KMS actions to "
+            "the bucket's key called through S3; only the SageMaker service can assume the role.",
         )
         self.resource = sagemaker.CfnMlflowApp(
             self,

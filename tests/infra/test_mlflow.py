@@ -30,6 +30,11 @@ def _role_statements(template: dict[str, Any], role_prefix: str) -> list[dict[st
     return policy["Properties"]["PolicyDocument"]["Statement"]
 
 
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_each_stage_has_an_mlflow_app_in_its_artifacts_bucket(
     templates: dict[str, Any], stage: str
@@ -61,11 +66,18 @@ def test_the_artifact_store_role_reaches_only_its_prefix(templates: dict[str, An
     s3_resources = [
         r
         for s in statements
-        if any(a.startswith("s3:") for a in s["Action"])
+        if any(a.startswith("s3:") for a in _actions(s))
         for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     ]
     objects = [r for r in s3_resources if "Fn::Join" in r]
     assert objects and all(r["Fn::Join"][1][-1] == "/mlflow/*" for r in objects)
+    # Listing is bounded to the prefix too, and the bucket key is usable through S3 only.
+    (listing,) = [s for s in statements if "s3:ListBucket" in _actions(s)]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["mlflow/*"]}}
+    others = [s for s in statements if s is not listing]
+    assert not [a for s in others for a in _actions(s) if a.startswith("s3:List")]
+    (key,) = [s for s in statements if any(a.startswith("kms:") for a in _actions(s))]
+    assert "kms:ViaService" in key["Condition"]["StringEquals"]
 
 
 @pytest.mark.parametrize("stage", STAGES)
