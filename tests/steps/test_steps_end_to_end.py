@@ -183,7 +183,11 @@ def test_transform_artifact_is_a_sklearn_serving_package(local_run, tmp_path):
     )
     with tarfile.open(tar_path) as tar:
         names = tar.getnames()
-        tar.extractall(tmp_path, filter="data")
+        # Plain members only, inside the archive's root (what filter="data" enforces on
+        # Python 3.11.4+; the README's floor, 3.11.0, has no extraction filters).
+        assert all(m.isfile() or m.isdir() for m in tar.getmembers())
+        assert not any(n.startswith("/") or ".." in Path(n).parts for n in names)
+        tar.extractall(tmp_path)
     assert (
         "transform.json" in names
         and "code/inference.py" in names
