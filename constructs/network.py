@@ -10,9 +10,16 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import custom_resources as cr
 
 from constructs import Construct
-from constructs.nag import INLINE_POLICY, INLINE_POLICY_REASON, acknowledge, default_policy_resource
+from constructs.nag import (
+    IAM_WILDCARDS,
+    INLINE_POLICY,
+    INLINE_POLICY_REASON,
+    acknowledge,
+    default_policy_resource,
+)
 from constructs.service_principals import confined_service_principal
 
 #: What the instances of one job send each other (SageMaker's guidance for distributed
@@ -35,8 +42,10 @@ class PrivateNetwork(Construct):
     Attributes:
         vpc: the VPC.
         job_security_group: attach to processing and training jobs; it allows HTTPS out
-            (only S3 is routable) and traffic between a job's instances (TCP, and the
+            to S3's prefix list only and traffic between a job's instances (TCP, and the
             IPsec of inter-container traffic encryption: UDP 500 and ESP).
+        s3_prefix_list_id: the region's S3 prefix list (a deploy-time token), for other
+            security groups that reach S3 through the gateway endpoint.
         subnets: the isolated subnets jobs run in.
     """
 
@@ -133,10 +142,13 @@ class PrivateNetwork(Construct):
             description="SageMaker processing and training jobs: HTTPS to S3 and to each other",
             allow_all_outbound=False,
         )
-        # The subnets have no route out of the VPC except the S3 gateway endpoint, so
-        # HTTPS "anywhere" reaches S3 and nothing else.
+        # HTTPS to S3's address ranges only (the gateway endpoint's route), named by the
+        # region's AWS-managed prefix list.
+        self.s3_prefix_list_id = self._s3_prefix_list_id(encryption_key, flow_log_retention)
         self.job_security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to S3 via the gateway endpoint"
+            ec2.Peer.prefix_list(self.s3_prefix_list_id),
+            ec2.Port.tcp(443),
+            "HTTPS to S3 via the gateway endpoint",
         )
         # Distributed training and multi-instance processing talk between instances; with
         # inter-container traffic encryption (always on) that traffic is IPsec: IKE on UDP
@@ -148,6 +160,91 @@ class PrivateNetwork(Construct):
             self.job_security_group.add_egress_rule(
                 self.job_security_group, port, "Between instances of one job"
             )
+
+    def _s3_prefix_list_id(
+        self, encryption_key: kms.IKey, log_retention: logs.RetentionDays
+    ) -> str:
+        """The ID of the region's AWS-managed S3 prefix list, looked up at deploy time.
+
+        CloudFormation has no attribute or parameter type for it, and a synth-time lookup
+        would call AWS; a custom resource asks EC2 once per stack (the ID never changes).
+        """
+        stack = cdk.Stack.of(self)
+        name = f"com.amazonaws.{stack.region}.s3"
+        log_group = logs.LogGroup(
+            self,
+            "S3PrefixListLookupLogs",
+            encryption_key=encryption_key,
+            retention=log_retention,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        lookup = cr.AwsCustomResource(
+            self,
+            "S3PrefixListLookup",
+            resource_type="Custom::S3PrefixList",
+            on_update=cr.AwsSdkCall(  # also the Create call
+                service="EC2",
+                action="describeManagedPrefixLists",
+                parameters={"Filters": [{"Name": "prefix-list-name", "Values": [name]}]},
+                physical_resource_id=cr.PhysicalResourceId.of(name),
+                output_paths=["PrefixLists.0.PrefixListId"],
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        actions=["ec2:DescribeManagedPrefixLists"],
+                        resources=["*"],  # EC2 Describe* actions have no resource type
+                    )
+                ]
+            ),
+            install_latest_aws_sdk=False,
+            log_group=log_group,
+            timeout=cdk.Duration.minutes(2),
+        )
+        self._acknowledge_lookup(lookup)
+        return lookup.get_response_field("PrefixLists.0.PrefixListId")
+
+    def _acknowledge_lookup(self, lookup: cr.AwsCustomResource) -> None:
+        """Scopes the lookup handler's cdk-nag findings to its function, role and policy."""
+        stack = cdk.Stack.of(self)
+        function = stack.node.find_child(
+            "AWS679f53fac002430cb0da5b7982bd2287"  # AwsCustomResource's singleton handler
+        )
+        policy = lookup.node.find_child("CustomResourcePolicy").node.default_child
+        acknowledge(
+            policy,  # type: ignore[arg-type]
+            [IAM_WILDCARDS + "[Resource::*]", INLINE_POLICY],
+            "ec2:DescribeManagedPrefixLists has no resource type (IAM accepts only *). "
+            "Compensating controls: it is the policy's only action, read-only, and the "
+            "policy belongs to the lookup's one role.",
+        )
+        handler = function.node.default_child
+        # aws-cdk-lib references the role with GetAtt and lists it in DependsOn (W3005).
+        handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})  # type: ignore[union-attr]
+        acknowledge(
+            handler,  # type: ignore[arg-type]
+            [
+                "NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC",
+                "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
+                "NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",
+            ],
+            "aws-cdk-lib's AwsCustomResource handler, invoked synchronously by CloudFormation "
+            "only when the stack is created or updated, to read one prefix-list ID. "
+            "Compensating controls: it must reach the EC2 API and CloudFormation's pre-signed "
+            "response URL (no VPC, since the VPC has no route out); CloudFormation reports a "
+            "failure itself (no DLQ); it runs a few times in a stack's life (no reserved "
+            "concurrency); its role may only describe prefix lists and write its KMS-encrypted log group.",
+        )
+        role = function.node.find_child("ServiceRole")
+        acknowledge(
+            role.node.default_child,  # type: ignore[arg-type]
+            [
+                "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+            ],
+            "The basic execution role aws-cdk-lib gives its AwsCustomResource handler (log "
+            "writing only). Compensating controls: the handler logs to its own encrypted log "
+            "group with a retention, and the role has no other permission than the lookup's.",
+        )
 
     def allow_buckets(self, buckets: Sequence[s3.IBucket]) -> None:
         """Lets this account's principals reach ``buckets`` through the S3 endpoint (what

@@ -197,6 +197,47 @@ def test_job_instances_can_speak_encrypted_inter_container_traffic(
     assert {("tcp", 0, 65535), ("udp", 500, 500), ("50", None, None)} <= allowed
 
 
+def stage_region(stage: str) -> str:
+    return json.loads((ROOT / "cdk.json").read_text())["context"]["mlops"]["stages"][stage][
+        "region"
+    ]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_jobs_send_https_to_s3s_prefix_list_and_nowhere_else(
+    templates: dict[str, Any], stage: str
+) -> None:
+    """The job security group's only way out is HTTPS to the region's S3 prefix list (the
+    gateway endpoint's route), looked up at deploy time; the rest stays within the group."""
+    template = templates[f"{stage}/Data"]
+    (group_id,) = [
+        k for k, r in resources(template, "AWS::EC2::SecurityGroup").items()
+        if "JobSecurityGroup" in k
+    ]  # fmt: skip
+    (group,) = [template["Resources"][group_id]["Properties"]]
+    assert "SecurityGroupEgress" not in group  # no inline (0.0.0.0/0) rule
+    egress = [
+        r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupEgress").values()
+    ]
+    assert egress and not any("CidrIp" in e or "CidrIpv6" in e for e in egress)
+    outside = [e for e in egress if "DestinationSecurityGroupId" not in e]
+    (lookup_id,) = resources(template, "Custom::S3PrefixList")
+    assert outside == [
+        {
+            "GroupId": {"Fn::GetAtt": [group_id, "GroupId"]},
+            "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+            "DestinationPrefixListId": {"Fn::GetAtt": [lookup_id, "PrefixLists.0.PrefixListId"]},
+            "Description": "HTTPS to S3 via the gateway endpoint",
+        }
+    ]  # fmt: skip
+    lookup = template["Resources"][lookup_id]["Properties"]
+    call = json.loads(lookup["Create"])
+    assert (call["service"], call["action"]) == ("EC2", "describeManagedPrefixLists")
+    assert call["parameters"]["Filters"] == [
+        {"Name": "prefix-list-name", "Values": [f"com.amazonaws.{stage_region(stage)}.s3"]}
+    ]
+
+
 def test_a_stage_with_its_own_account_creates_the_job_log_groups_encrypted(synth: Any) -> None:
     config = mlops_config()
     config["defaultStages"] = ["prod"]
