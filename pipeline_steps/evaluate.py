@@ -73,7 +73,7 @@ def evaluate(
     spec = artifacts.load_transform(transform_dir)
     check_transform_matches(spec, schema, str(transform_dir))
     booster = artifacts.load_booster(model_dir)
-    frame = rawio.read_raw(test_dir, schema)
+    frame = rawio.read_raw(test_dir, schema.as_written())  # Preprocess wrote the split
     source = rawio.describe_source(test_dir)
     frame = transform.validate_frame(frame, schema, problem_type, source, check_classes=False)
     y = transform.encode_labels(spec, frame[schema.target_name], source)

@@ -21,7 +21,7 @@ import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # --------------------------------------------------------------------------- problem types
@@ -89,6 +89,8 @@ class ProblemSpec:
         objectives: built-in XGBoost objectives whose output Evaluate and the endpoint
             read correctly (see :data:`UNSCOREABLE_OBJECTIVES` for the others).
         eval_metrics: ``eval_metric`` values the built-in algorithm accepts for it.
+        default_gate: the gate metric a new model gets (``mlops add-model``).
+        default_eval_metric: the ``eval_metric`` a new model gets.
     """
 
     name: str
@@ -98,6 +100,8 @@ class ProblemSpec:
     metrics: Mapping[str, GateMetric]
     objectives: tuple[str, ...]
     eval_metrics: frozenset[str]
+    default_gate: str
+    default_eval_metric: str
 
     @property
     def is_classification(self) -> bool:
@@ -122,6 +126,8 @@ PROBLEMS: Mapping[str, ProblemSpec] = {
             {"auc", "aucpr", "logloss", "error", "accuracy", "balanced_accuracy"}
             | {"f1", "f1_binary", "precision", "recall"}
         ),
+        default_gate="auc",
+        default_eval_metric="auc",
     ),
     MULTICLASS: ProblemSpec(
         name=MULTICLASS,
@@ -144,6 +150,8 @@ PROBLEMS: Mapping[str, ProblemSpec] = {
             {"mlogloss", "merror", "accuracy", "balanced_accuracy", "f1", "f1_macro"}
             | {"precision_macro", "precision_micro", "recall_macro", "recall_micro"}
         ),
+        default_gate="weighted_f1",
+        default_eval_metric="mlogloss",
     ),
     REGRESSION: ProblemSpec(
         name=REGRESSION,
@@ -164,6 +172,8 @@ PROBLEMS: Mapping[str, ProblemSpec] = {
             "reg:gamma",
         ),
         eval_metrics=frozenset({"rmse", "rmsle", "mae", "mape", "mphe", "mse", "r2"}),
+        default_gate="r2",
+        default_eval_metric="rmse",
     ),
 }
 
@@ -325,6 +335,13 @@ class Schema:
         classes: classification only: every class label, in encoding order (the second
             of two is the positive class); empty for regression.
         features: model inputs, in the order the model sees them.
+        sources: the raw data's name for a column whose name there is not valid here
+            (``{"od280_od315": "od280/od315 of diluted wines"}``); only the raw data uses
+            it: every file the platform writes, and every payload, uses the schema's names.
+        record_id_derivation: ``row_hash`` when the raw data has no record id column and
+            each row's id is derived from its feature values (see :data:`ROW_HASH`).
+        event_time_value: a fixed ISO-8601 UTC time given to every row when the raw data
+            has no event time column (the time the data was taken in).
     """
 
     record_id_column: str
@@ -333,6 +350,30 @@ class Schema:
     target_type: str
     features: tuple[Feature, ...]
     classes: tuple[str, ...] = field(default=())
+    sources: Mapping[str, str] = field(default_factory=dict)
+    record_id_derivation: str | None = None
+    event_time_value: str | None = None
+
+    def source_of(self, name: str) -> str:
+        """The raw data's name for the schema's column ``name``."""
+        return self.sources.get(name, name)
+
+    def raw_columns(self, include_target: bool = True) -> list[str]:
+        """The raw data's names of the columns a raw file must have (derived ones aside):
+        record id, event time, [target], features."""
+        names = []
+        if self.record_id_derivation is None:
+            names.append(self.record_id_column)
+        if self.event_time_value is None:
+            names.append(self.event_time_column)
+        if include_target:
+            names.append(self.target_name)
+        return [self.source_of(n) for n in names + self.feature_names]
+
+    def as_written(self) -> Schema:
+        """This schema for files the platform itself wrote (the splits): the schema's own
+        names, and the record id and event time as columns."""
+        return replace(self, sources={}, record_id_derivation=None, event_time_value=None)
 
     @property
     def feature_names(self) -> list[str]:
@@ -351,15 +392,37 @@ class Schema:
         target: dict[str, Any] = {"name": self.target_name, "type": self.target_type}
         if self.classes:
             target["classes"] = list(self.classes)
-        return {
+        doc: dict[str, Any] = {
             "recordIdColumn": self.record_id_column,
             "eventTimeColumn": self.event_time_column,
             "target": target,
             "features": [{"name": f.name, "type": f.type} for f in self.features],
         }
+        if self.sources:
+            doc["sourceColumns"] = dict(self.sources)
+        derived = {}
+        if self.record_id_derivation is not None:
+            derived["recordId"] = self.record_id_derivation
+        if self.event_time_value is not None:
+            derived["eventTime"] = self.event_time_value
+        if derived:
+            doc["derived"] = derived
+        return doc
 
 
-_SCHEMA_KEYS = {"recordIdColumn", "eventTimeColumn", "target", "features"}
+#: ``derived.recordId``: a row's id is the SHA-256 of its feature values as the raw data
+#: holds them (numbers as read, a missing value as empty, joined by U+001F), first 32 hex
+#: digits; a repeated row gets ``-2``, ``-3``, ... in the order rows are read. Features
+#: only, so the same row gets the same id in training data and in scoring data.
+ROW_HASH = "row_hash"
+#: ``derived.eventTime``: an ISO-8601 UTC time, as Feature Store accepts event times.
+DERIVED_EXAMPLE = f'"derived": {{"recordId": "{ROW_HASH}", "eventTime": "2026-01-01T00:00:00Z"}}'
+EVENT_TIME_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+_SCHEMA_KEYS = {
+    "recordIdColumn", "eventTimeColumn", "target", "features", "sourceColumns", "derived",
+}  # fmt: skip
+_DERIVED_KEYS = {"recordId", "eventTime"}
 _TARGET_KEYS = {"name", "type", "classes"}
 _FEATURE_KEYS = {"name", "type"}
 
@@ -378,7 +441,8 @@ def schema_problems(doc: Any) -> list[Problem]:
                     key,
                     MISSING,
                     "every row needs one (the Feature Store record identifier and event time)",
-                    f"name the column in {key}",
+                    f"name the column in {key}; if the data has none, name the column to "
+                    f"create and say how it is derived: {DERIVED_EXAMPLE}",
                 )
             )
         else:
@@ -433,6 +497,97 @@ def schema_problems(doc: Any) -> list[Problem]:
                 )
             )
     problems += _column_problems(columns)
+    problems += _derived_problems(doc.get("derived", {}))
+    problems += _source_problems(doc.get("sourceColumns", {}), columns, doc.get("derived", {}))
+    return problems
+
+
+def _derived_problems(derived: Any) -> list[Problem]:
+    if not isinstance(derived, dict):
+        return [
+            Problem(
+                "derived",
+                derived,
+                "an object saying how columns missing from the data are derived",
+                f"e.g. {DERIVED_EXAMPLE}",
+            )
+        ]
+    problems = _unknown_keys(derived, _DERIVED_KEYS, "derived.")
+    if "recordId" in derived and derived["recordId"] != ROW_HASH:
+        problems.append(
+            Problem(
+                "derived.recordId",
+                derived["recordId"],
+                f"the one derivation of a record id is {ROW_HASH!r} (a hash of the row's "
+                "feature values)",
+                f'use "{ROW_HASH}", or remove it when the data has an id column',
+            )
+        )
+    if "eventTime" in derived:
+        value = derived["eventTime"]
+        if not isinstance(value, str) or not EVENT_TIME_FORMAT.fullmatch(value):
+            problems.append(
+                Problem(
+                    "derived.eventTime",
+                    value,
+                    "a fixed event time is an ISO-8601 UTC time (YYYY-MM-DDThh:mm:ssZ)",
+                    'e.g. "2026-01-01T00:00:00Z": when the data was taken in',
+                )
+            )
+    return problems
+
+
+def _source_problems(sources: Any, columns: list[tuple[str, Any]], derived: Any) -> list[Problem]:
+    if not isinstance(sources, dict):
+        return [
+            Problem(
+                "sourceColumns",
+                sources,
+                "an object mapping a schema column name to the raw data's column name",
+                'e.g. {"od280_od315": "od280/od315_of_diluted_wines"}',
+            )
+        ]
+    derived = derived if isinstance(derived, dict) else {}
+    names = {name: path for path, name in columns if isinstance(name, str)}
+    skipped = {
+        p for p, key in (("recordIdColumn", "recordId"), ("eventTimeColumn", "eventTime"))
+        if key in derived
+    }  # fmt: skip
+    problems = []
+    for name, source in sources.items():
+        where = f"sourceColumns.{field_path(name)}"
+        if name not in names:
+            problems.append(
+                Problem(where, source, f"{name!r} is not a column of this schema",
+                        "map the name a feature, the target, the record id or the event "
+                        "time has in this schema")
+            )  # fmt: skip
+        elif names[name] in skipped:
+            problems.append(
+                Problem(where, source, f"{name!r} is derived (see derived), not read",
+                        "remove the mapping or the derivation")
+            )  # fmt: skip
+        if not isinstance(source, str) or not source or source != source.strip():
+            problems.append(
+                Problem(where, source, "a source column name is a non-empty string without "
+                        "surrounding spaces", "write the column's name as the data's header has it")
+            )  # fmt: skip
+    read_from: dict[str, str] = {}
+    for path, name in columns:
+        if not isinstance(name, str) or path in skipped:
+            continue
+        source = sources.get(name, name)
+        if isinstance(source, str) and source in read_from:
+            problems.append(
+                Problem(
+                    path,
+                    name,
+                    f"read from the data's column {source!r}, as {read_from[source]} is",
+                    "map each schema column to its own column of the data (sourceColumns)",
+                )
+            )
+        elif isinstance(source, str):
+            read_from[source] = path
     return problems
 
 
@@ -582,6 +737,9 @@ def parse_schema(doc: Any, source: str = "<schema>") -> Schema:
         target_type=target["type"],
         classes=tuple(target.get("classes", ())),
         features=tuple(Feature(f["name"], f["type"]) for f in doc["features"]),
+        sources=dict(doc.get("sourceColumns", {})),
+        record_id_derivation=doc.get("derived", {}).get("recordId"),
+        event_time_value=doc.get("derived", {}).get("eventTime"),
     )
 
 

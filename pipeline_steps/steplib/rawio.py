@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import hashlib
 import io
 import logging
 import math
@@ -87,19 +88,23 @@ def list_data_files(path: Path) -> list[Path]:
 
 
 def _arrow_types(schema: Schema, include_target: bool) -> dict[str, pa.DataType]:
-    types: dict[str, pa.DataType] = {
-        schema.record_id_column: pa.string(),
-        schema.event_time_column: pa.string(),
-    }
+    """The type of each column read from a raw file, by the raw data's column names."""
+    types: dict[str, pa.DataType] = {}
+    if schema.record_id_derivation is None:
+        types[schema.source_of(schema.record_id_column)] = pa.string()
+    if schema.event_time_value is None:
+        types[schema.source_of(schema.event_time_column)] = pa.string()
     for feat in schema.features:
-        types[feat.name] = pa.float64() if feat.type == NUMERIC else pa.string()
+        types[schema.source_of(feat.name)] = pa.float64() if feat.type == NUMERIC else pa.string()
     if include_target:
-        types[schema.target_name] = pa.float64() if schema.target_type == NUMERIC else pa.string()
+        target = pa.float64() if schema.target_type == NUMERIC else pa.string()
+        types[schema.source_of(schema.target_name)] = target
     return types
 
 
 def required_columns(schema: Schema, include_target: bool = True) -> list[str]:
-    """Columns a raw file must have: record id, event time, [target], features."""
+    """The schema's columns, as the platform writes them: record id, event time, [target],
+    features."""
     cols = [schema.record_id_column, schema.event_time_column]
     if include_target:
         cols.append(schema.target_name)
@@ -107,11 +112,11 @@ def required_columns(schema: Schema, include_target: bool = True) -> list[str]:
 
 
 def _check_columns(file: Path, found: Sequence[str], schema: Schema, include_target: bool) -> None:
-    missing = [c for c in required_columns(schema, include_target) if c not in found]
+    missing = [c for c in schema.raw_columns(include_target) if c not in found]
     if not missing:
         return
     first = missing[0]
-    role = "target column" if first == schema.target_name else "column"
+    role = "target column" if first == schema.source_of(schema.target_name) else "column"
     more = f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""
     raise DataError(
         file,
@@ -177,7 +182,7 @@ def format_problem(name: str, head: bytes) -> str | None:
     return _KIND_ADVICE[kind]
 
 
-def _check_format(file: Path) -> None:
+def check_format(file: Path) -> None:
     with open(file, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
     problem = format_problem(file.name, head)
@@ -267,7 +272,7 @@ def _read_bytes(file: Path) -> bytes:
     return b"".join(out)
 
 
-def _read_csv_header(file: Path) -> tuple[str, list[str]]:
+def read_csv_header(file: Path) -> tuple[str, list[str]]:
     """The header line of a CSV file (decoded, BOM removed) and its comma-separated fields."""
     try:
         with _open_binary(file) as fh:
@@ -434,7 +439,7 @@ def _value_problem(
         )
 
 
-def _diagnose_csv(file: Path, types: dict[str, pa.DataType], reason: str) -> DataError:
+def diagnose_csv(file: Path, types: dict[str, pa.DataType], reason: str) -> DataError:
     """Find why a CSV file is unreadable (or suspect) and name its line and column.
 
     Runs only after the fast read failed or found a suspect value, so it may be slow: it
@@ -498,8 +503,8 @@ def _suspect_column(table: pa.Table, types: dict[str, pa.DataType]) -> str | Non
 
 
 def _read_csv(file: Path, schema: Schema, include_target: bool) -> pa.Table:
-    header_text, header = _read_csv_header(file)
-    required = required_columns(schema, include_target)
+    header_text, header = read_csv_header(file)
+    required = schema.raw_columns(include_target)
     if not set(required) <= set(header):
         delimiter = delimiter_problem(header_text, required)
         if delimiter:
@@ -519,10 +524,10 @@ def _read_csv(file: Path, schema: Schema, include_target: bool) -> pa.Table:
         )
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as err:
         # OSError: pyarrow's report of a truncated or corrupt .gz.
-        raise _diagnose_csv(file, types, str(err)) from None
+        raise diagnose_csv(file, types, str(err)) from None
     suspect = _suspect_column(table, types)
     if suspect is not None:
-        raise _diagnose_csv(
+        raise diagnose_csv(
             file,
             types,
             f"column {suspect!r} holds an infinite number or a line break inside a value",
@@ -597,7 +602,7 @@ def read_table(path: Path, schema: Schema, include_target: bool = True) -> pa.Ta
     for file in files:
         if file.stat().st_size == 0:
             raise DataError(file, None, "file is empty")
-        _check_format(file)
+        check_format(file)
         if file.name.lower().endswith(PARQUET_SUFFIXES):
             table = _read_parquet(file, schema, include_target)
         else:
@@ -611,7 +616,54 @@ def read_table(path: Path, schema: Schema, include_target: bool = True) -> pa.Ta
         LOG.info("read %s: %d rows", file, table.num_rows)
     if not tables:
         raise DataError(path, None, "no data rows in any input file")
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return _as_schema_columns(table, schema, include_target)
+
+
+def _as_schema_columns(table: pa.Table, schema: Schema, include_target: bool) -> pa.Table:
+    """The raw table under the schema's names, with derived columns added, in the order
+    of :func:`required_columns`."""
+    renamed = table.rename_columns([_schema_name(schema, c) for c in table.column_names])
+    if schema.record_id_derivation is not None:
+        renamed = renamed.append_column(
+            schema.record_id_column, row_hash_ids(renamed, schema.feature_names)
+        )
+    if schema.event_time_value is not None:
+        renamed = renamed.append_column(
+            schema.event_time_column,
+            pa.array([schema.event_time_value] * renamed.num_rows, pa.string()),
+        )
+    return renamed.select(required_columns(schema, include_target))
+
+
+def _schema_name(schema: Schema, source: str) -> str:
+    for name, src in schema.sources.items():
+        if src == source:
+            return name
+    return source
+
+
+#: Between a row's values in the text its id is hashed from (cannot occur in a CSV cell
+#: that pyarrow reads as one value without quoting, and is rare in any data).
+_ROW_HASH_SEPARATOR = "\x1f"
+
+
+def row_hash_ids(table: pa.Table, columns: Sequence[str]) -> pa.Array:
+    """Record ids derived from ``columns`` of each row (the contract's ``row_hash``):
+    SHA-256 of the values as text (a missing value as empty), first 32 hex digits; the
+    second and later copies of a repeated row get ``-2``, ``-3``, ... in row order."""
+    texts = [
+        pc.fill_null(pc.cast(table.column(c), pa.string()), "") for c in columns
+    ]  # fmt: skip
+    joined = pc.binary_join_element_wise(*texts, _ROW_HASH_SEPARATOR).to_pylist()
+    seen: dict[str, int] = {}
+    ids = []
+    for text in joined:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+        count = seen.get(digest, 0) + 1
+        seen[digest] = count
+        ids.append(digest if count == 1 else f"{digest}-{count}")
+    return pa.array(ids, pa.string())
 
 
 def describe_source(path: Path) -> str:

@@ -406,6 +406,31 @@ BAD_SCHEMAS: list[tuple[str, SchemaEdit, tuple[str, ...]]] = [
         lambda s: s.update(recordIdColum="x"),
         ("recordIdColum: got 'x'", "did you mean 'recordIdColumn'?"),
     ),
+    (
+        "source-for-no-column",
+        lambda s: s.update(sourceColumns={"nope": "Nope"}),
+        ("sourceColumns.nope: got 'Nope'", "'nope' is not a column of this schema"),
+    ),
+    (
+        "two-columns-from-one-source",
+        lambda s: s.update(sourceColumns={"mean_radius": "r", "mean_texture": "r"}),
+        ("features[1].name: got 'mean_texture'", "read from the data's column 'r'"),
+    ),
+    (
+        "source-for-a-derived-column",
+        lambda s: s.update(sourceColumns={"record_id": "id"}, derived={"recordId": "row_hash"}),
+        ("sourceColumns.record_id: got 'id'", "is derived (see derived), not read"),
+    ),
+    (
+        "unknown-derivation",
+        lambda s: s.update(derived={"recordId": "uuid4"}),
+        ("derived.recordId: got 'uuid4'", "the one derivation of a record id is 'row_hash'"),
+    ),
+    (
+        "event-time-not-iso",
+        lambda s: s.update(derived={"eventTime": "2026-01-01"}),
+        ("derived.eventTime: got '2026-01-01'", "an ISO-8601 UTC time"),
+    ),
 ]
 
 
