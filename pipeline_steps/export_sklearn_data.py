@@ -9,6 +9,11 @@ Writes ``<out-dir>/<model>/<model>.csv`` and ``<schema-dir>/<model>.json`` for:
 
 Each row gets a ``record_id`` and an ``event_time`` (ISO-8601 UTC), the two columns a
 Feature Store feature group requires.
+
+``--raw NAME --csv PATH`` instead writes any of scikit-learn's bundled data sets (``iris``,
+``wine``, ``digits``, ``breast_cancer``, ``diabetes``, ``linnerud``) as scikit-learn ships
+it: its own column names, the target as ``target``, no id or time: data as a user would
+bring it to ``mlops add-model``.
 """
 
 from __future__ import annotations
@@ -98,11 +103,31 @@ def export(out_dir: Path, schema_dir: Path) -> dict:
     return written
 
 
+RAW_DATASETS = ("iris", "wine", "digits", "breast_cancer", "diabetes", "linnerud")
+
+
+def export_raw(name: str, csv: Path) -> int:
+    """Write scikit-learn's data set ``name`` as it ships (see the module docstring)."""
+    import sklearn.datasets
+
+    frame = getattr(sklearn.datasets, f"load_{name}")(as_frame=True).frame
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(csv, index=False, lineterminator="\n")
+    return len(frame)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out-dir", default="data/raw")
     p.add_argument("--schema-dir", default="data/schemas")
+    p.add_argument("--raw", choices=RAW_DATASETS, help="write one data set as it ships")
+    p.add_argument("--csv", type=Path, help="where --raw writes")
     args = p.parse_args(argv)
+    if args.raw:
+        if args.csv is None:
+            p.error("--raw needs --csv")
+        print(f"{args.raw}: {export_raw(args.raw, args.csv)} rows -> {args.csv}")
+        return
     for model, path in export(Path(args.out_dir), Path(args.schema_dir)).items():
         print(f"{model}: {path}")
 

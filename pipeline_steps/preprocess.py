@@ -32,15 +32,17 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from steplib import artifacts, cluster, drift, rawio, transform
-from steplib.contract import REGRESSION
+from steplib.contract import REGRESSION, Schema
 from steplib.errors import DataError, run_main
 from steplib.schema import check_problem_type, load_schema
 
@@ -65,6 +67,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--train-shards", type=int, default=1, help="training files (one per training instance)"
     )
     p.add_argument("--resource-config", default=str(cluster.RESOURCE_CONFIG))
+    p.add_argument(
+        "--check-only",
+        action="store_true",
+        help="run the schema and data checks and the split only; print a JSON summary, "
+        "write nothing",
+    )
     return p.parse_args(argv)
 
 
@@ -75,6 +83,62 @@ def _write_baseline(out_dir: Path, sample, schema, train_rows: int) -> None:
     stats = drift.baseline_statistics(sample, schema)
     stats["source"] = f"training split ({train_rows} rows; statistics from {len(sample)} of them)"
     (out_dir / "statistics.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
+
+
+@dataclass(frozen=True)
+class CheckedData:
+    """Raw data that passed every check of this step, and its split."""
+
+    schema: Schema
+    table: pa.Table
+    frame: pd.DataFrame
+    source: str
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray
+
+    def summary(self) -> dict:
+        return {
+            "source": self.source,
+            "rows_read": int(self.table.num_rows),
+            "rows_used": len(self.frame),
+            "train_rows": len(self.train_idx),
+            "validation_rows": len(self.val_idx),
+            "test_rows": len(self.test_idx),
+        }
+
+
+def check_data(
+    input_dir: Path,
+    schema_path: Path,
+    problem_type: str,
+    seed: int = 42,
+    validation_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    timings: dict | None = None,
+) -> CheckedData:
+    """Every check this step makes of the schema and the raw data, and the seeded split;
+    nothing is written (``--check-only``, and ``mlops check``, run just this)."""
+    timings = {} if timings is None else timings
+    t = time.perf_counter()
+    schema = load_schema(schema_path)
+    check_problem_type(schema, problem_type, str(schema_path))
+    table = rawio.read_table(input_dir, schema)
+    frame = table.to_pandas()
+    timings["read_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    source = rawio.describe_source(input_dir)
+    frame = transform.validate_frame(frame, schema, problem_type, source)
+    strata = (
+        frame[schema.target_name].astype(str).to_numpy()
+        if problem_type != REGRESSION
+        else frame[schema.target_name].to_numpy()
+    )
+    train_idx, val_idx, test_idx = transform.split_indices(
+        strata, problem_type, seed, validation_fraction, test_fraction, source
+    )
+    timings["validate_split_s"] = time.perf_counter() - t
+    return CheckedData(schema, table, frame, source, train_idx, val_idx, test_idx)
 
 
 def preprocess(
@@ -96,23 +160,12 @@ def preprocess(
         raise DataError("--train-shards", None, f"got {train_shards}; must be 1 or more")
     leader = host[0] == 0
     timings = {}
-    t0 = time.perf_counter()
-    schema = load_schema(schema_path)
-    check_problem_type(schema, problem_type, str(schema_path))
-    table = rawio.read_table(input_dir, schema)
-    frame = table.to_pandas()
-    timings["read_s"] = time.perf_counter() - t0
+    checked = check_data(
+        input_dir, schema_path, problem_type, seed, validation_fraction, test_fraction, timings
+    )
+    schema, table, frame, source = checked.schema, checked.table, checked.frame, checked.source
+    train_idx, val_idx, test_idx = checked.train_idx, checked.val_idx, checked.test_idx
     t = time.perf_counter()
-    source = rawio.describe_source(input_dir)
-    frame = transform.validate_frame(frame, schema, problem_type, source)
-    strata = (
-        frame[schema.target_name].astype(str).to_numpy()
-        if problem_type != REGRESSION
-        else frame[schema.target_name].to_numpy()
-    )
-    train_idx, val_idx, test_idx = transform.split_indices(
-        strata, problem_type, seed, validation_fraction, test_fraction, source
-    )
     train = frame.iloc[train_idx]
     if len(train) < train_shards:
         raise DataError(
@@ -122,7 +175,7 @@ def preprocess(
             "asked for (one per training instance): use fewer training instances",
         )
     spec = transform.fit_transform_spec(train, schema, problem_type)
-    timings["validate_split_fit_s"] = time.perf_counter() - t
+    timings["fit_s"] = time.perf_counter() - t
     t = time.perf_counter()
     with (
         rawio.atomic_output(output_dir) as staging,
@@ -187,6 +240,13 @@ def preprocess(
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.check_only:
+        checked = check_data(
+            Path(args.input_dir), Path(args.schema), args.problem_type, args.seed,
+            args.validation_fraction, args.test_fraction,
+        )  # fmt: skip
+        print(json.dumps(checked.summary()))
+        return
     preprocess(
         Path(args.input_dir),
         Path(args.schema),

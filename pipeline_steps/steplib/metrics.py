@@ -69,8 +69,9 @@ METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, float]]
 }
 
 
-def _point_metrics(problem_type: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """The contract's metrics for ``problem_type``, in its order (KeyError if one is missing)."""
+def point_metrics(problem_type: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """The contract's metrics for ``problem_type``, in its order (KeyError if one is missing):
+    what Evaluate reports, without the bootstrap."""
     values = METRIC_FUNCTIONS[problem_type](y, pred)
     return {name: values[name] for name in contract.problem(problem_type).metrics}
 
@@ -139,7 +140,7 @@ def model_quality_report(
         DataError: when a metric cannot be computed (it would be NaN or infinite), e.g. AUC
             on test rows of one class.
     """
-    point = _point_metrics(problem_type, y, pred)
+    point = point_metrics(problem_type, y, pred)
     _check_finite(point, problem_type, y, pred, source)
     rng = np.random.default_rng(seed)
     samples: dict[str, list] = {k: [] for k in point}
@@ -151,7 +152,7 @@ def model_quality_report(
             idx = rng.integers(0, n, n)
             if problem_type != REGRESSION and len(np.unique(y[idx])) < 2:
                 continue
-            for k, v in _point_metrics(problem_type, y[idx], pred[idx]).items():
+            for k, v in point_metrics(problem_type, y[idx], pred[idx]).items():
                 samples[k].append(v)
     section: dict = {
         k: {

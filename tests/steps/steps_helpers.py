@@ -52,6 +52,7 @@ def _script_module(script: str):
     if script not in _MODULES:
         spec = importlib.util.spec_from_file_location(f"step_{Path(script).stem}", STEPS / script)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # as an import would (dataclasses look it up)
         spec.loader.exec_module(module)
         _MODULES[script] = module
     return _MODULES[script]
