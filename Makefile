@@ -14,7 +14,7 @@ NODE_STAMP := node_modules/.installed
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: all synth test test-infra lint bench docs check-tools node-check deps clean
+.PHONY: all synth test test-infra lint bench docs check-tools node-check deps clean mlops check
 all: test
 
 check-tools:
@@ -24,10 +24,11 @@ check-tools:
 node-check:
 	@sh mk/node.sh select $(VENV)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(MAKE) --no-print-directory check-tools
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # Node.js for npm, the CDK CLI and jsii, chosen once per venv by mk/node.sh: a system
@@ -58,6 +59,15 @@ lint: deps
 	$(PY) -m ruff check app.py stacks constructs mlops pipeline_steps tests benchmarks
 	$(PY) -m ruff format --check app.py stacks constructs mlops pipeline_steps tests benchmarks
 	$(PY) -m mypy app.py stacks constructs mlops
+
+# The platform's command line: `make mlops ARGS="add-model wine --data wine.csv --target
+# target"`, `make check` (config, schemas and Preprocess's data checks on data/raw/).
+ARGS ?=
+mlops: deps $(STEPS_STAMP)
+	$(VENV)/bin/mlops $(ARGS)
+
+check: deps $(STEPS_STAMP)
+	$(VENV)/bin/mlops check $(ARGS)
 
 docs: deps
 	$(PY) -m mlops.pipeline_docs

@@ -452,12 +452,16 @@ def _format(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     return f"{path}: got {shown}: {message}. {hint}".rstrip(". ")
 
 
-def parse_config(raw: Any, *, project_root: Path) -> PlatformConfig:
+def parse_config(
+    raw: Any, *, project_root: Path, schema_documents: Mapping[str, Any] | None = None
+) -> PlatformConfig:
     """Parses and validates the ``mlops`` context value.
 
     Args:
         raw: the JSON value of ``context.mlops`` from cdk.json (or ``-c`` overrides).
         project_root: where model ``schemaFile`` paths are resolved from.
+        schema_documents: decoded schemas by ``schemaFile`` path, checked instead of the
+            files (``mlops add-model`` checks a schema before it writes it).
 
     Raises:
         ConfigError: listing every problem found.
@@ -472,7 +476,7 @@ def parse_config(raw: Any, *, project_root: Path) -> PlatformConfig:
         config = PlatformConfig.model_validate_json(json.dumps(raw))
     except ValidationError as exc:
         raise ConfigError([_format(e, raw) for e in exc.errors()]) from None
-    problems = _cross_checks(config) + _check_models(config, project_root)
+    problems = _cross_checks(config) + _check_models(config, project_root, schema_documents or {})
     if problems:
         raise ConfigError(problems)
     return config
@@ -554,13 +558,13 @@ def _network_problems(name: str, stage: StageConfig) -> list[str]:
     return problems
 
 
-def _check_models(config: PlatformConfig, root: Path) -> list[str]:
+def _check_models(config: PlatformConfig, root: Path, documents: Mapping[str, Any]) -> list[str]:
     """The contract's checks of each model: its schema file, its fit with the model's
     settings, its hyperparameters (with the schema's classes) and its quality gate."""
     problems: list[str] = []
     for index, model in enumerate(config.models):
         where = f"models[{index}:{model.name}]"
-        schema = _load_schema(model, f"{where}.schemaFile", root, problems)
+        schema = _load_schema(model, f"{where}.schemaFile", root, problems, documents)
         classes = schema.classes if schema is not None else ()
         if schema is not None:
             if schema.target_name != model.target_column:
@@ -588,12 +592,19 @@ def _check_models(config: PlatformConfig, root: Path) -> list[str]:
 
 
 def _load_schema(
-    model: ModelConfig, where: str, root: Path, problems: list[str]
+    model: ModelConfig,
+    where: str,
+    root: Path,
+    problems: list[str],
+    documents: Mapping[str, Any],
 ) -> contract.Schema | None:
     """The model's schema, or None after adding its problems to ``problems``."""
     path = root / model.schema_file
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        if model.schema_file in documents:
+            doc = documents[model.schema_file]
+        else:
+            doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         problems.append(
             f"{where}: got {model.schema_file!r}: no such file. Fix: point it at a schema JSON "

@@ -46,6 +46,8 @@ from pipeline_steps.steplib import contract
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STEPS_DIR = PROJECT_ROOT / "pipeline_steps"
 DEFAULT_STEPS_PYTHON = PROJECT_ROOT / ".venv-steps" / "bin" / "python"
+#: Where the models' local raw data lives: ``data/raw/<dataPrefix>``.
+LOCAL_RAW_DATA = PROJECT_ROOT / "data" / "raw"
 #: The exit code of a step script for bad input data (steplib.errors.EXIT_DATA_ERROR).
 EXIT_DATA_ERROR = 2
 SHIFTED_FEATURES = 3
@@ -593,8 +595,10 @@ def run_stage(
     work_dir: Path,
     steps_python: Path,
     progress: Callable[[str], None] = print,
+    raw_data: Path = LOCAL_RAW_DATA,
 ) -> list[ModelRun]:
-    """Synthesizes ``stage`` and runs the pipelines of ``models`` (all when empty)."""
+    """Synthesizes ``stage`` and runs the pipelines of ``models`` (all when empty), on the
+    raw data under ``raw_data`` (``<raw_data>/<dataPrefix>``, the raw bucket's layout)."""
     from mlops.config import load_config
 
     raw = json.loads(Path(cdk_json).read_text())["context"].get("mlops")
@@ -614,7 +618,7 @@ def run_stage(
     raw_bucket, _ = split_uri(
         "s3://" + assembly.ssm_value(f"/mlops/{stage}/data/raw-data-bucket-arn").split(":::")[1]
     )
-    s3.mount(raw_bucket, PROJECT_ROOT / "data" / "raw")
+    s3.mount(raw_bucket, raw_data)
     work: list[tuple[ModelRun, dict[str, Any]]] = []
     for pipeline in assembly.pipelines():
         definition = pipeline.definition()
@@ -625,7 +629,10 @@ def run_stage(
     def execute(item: tuple[ModelRun, dict[str, Any]]) -> None:
         run, definition = item
         try:
-            _run_model(run, definition, s3, config, work_dir, steps_python, parameters, progress)
+            _run_model(
+                run, definition, s3, config, work_dir, steps_python, parameters, progress,
+                raw_data,
+            )  # fmt: skip
         except Exception as error:  # one model's crash does not stop the others
             run.error = f"{type(error).__name__}: {error}"
             progress(f"[{run.model}] crashed: {run.error}")
@@ -646,11 +653,13 @@ def _run_model(
     steps_python: Path,
     parameters: Mapping[str, str],
     progress: Callable[[str], None],
+    raw_data: Path,
 ) -> None:
     model = config.model(run.model)
-    raw = PROJECT_ROOT / "data" / "raw" / model.data_prefix
+    raw = raw_data / model.data_prefix
     if not raw.is_dir():
-        run.error = f"no local raw data at {raw.relative_to(PROJECT_ROOT)}/ (see README)"
+        shown = raw.relative_to(PROJECT_ROOT) if raw.is_relative_to(PROJECT_ROOT) else raw
+        run.error = f"no local raw data at {shown}/ (see README)"
         progress(f"[{run.model}] skipped: {run.error}")
         return
     run.work_dir = work_dir / run.model
@@ -791,6 +800,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cdk-json", default=str(PROJECT_ROOT / "cdk.json"))
     parser.add_argument("--work-dir", default=str(PROJECT_ROOT / "build" / "local-run"))
     parser.add_argument("--steps-python", default=str(DEFAULT_STEPS_PYTHON))
+    parser.add_argument(
+        "--raw-data", default=str(LOCAL_RAW_DATA),
+        help="the models' raw data, <raw-data>/<dataPrefix> (default data/raw)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     parameters = dict(p.split("=", 1) for p in args.parameter if "=" in p)
     bad = [p for p in args.parameter if "=" not in p]
@@ -812,6 +825,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = run_stage(
             cdk_json=Path(args.cdk_json), stage=args.stage, models=args.model,
             parameters=parameters, work_dir=work_dir, steps_python=steps_python,
+            raw_data=Path(args.raw_data).resolve(),
         )  # fmt: skip
     except (ConfigError, ValueError) as error:
         print(f"local-run: {error}", file=sys.stderr)
@@ -834,6 +848,8 @@ def _as_json(run: ModelRun) -> dict[str, Any]:
         "conditions": execution.conditions if execution else [],
         "property_files": execution.property_files if execution else {},
         "registered": execution.registered if execution else None,
+        "metrics": run.metrics,
+        "gate": run.gate,
         "drift": run.drift,
         "work_dir": run.work_dir,
     }

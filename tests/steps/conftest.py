@@ -58,21 +58,42 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def _start_local_run(work: Path) -> dict:
-    """``make local-run`` of the dev stage: the default config plus the diabetes model,
-    synthesized by the CDK app and executed step by step with this interpreter."""
+    """``make local-run`` of the dev stage: the default config, the diabetes model, and
+    scikit-learn's wine data added by ``mlops add-model`` (as it ships: no id or time, an
+    invalid column name), synthesized by the CDK app and executed step by step with this
+    interpreter."""
     import subprocess
+
+    from export_sklearn_data import export_raw
 
     if not CDK_PYTHON.exists():
         pytest.fail(f"{CDK_PYTHON} is missing: run `make deps` (make test does)")
-    cdk_json = json.loads((REPO / "cdk.json").read_text())
-    cdk_json["context"]["mlops"]["models"].append(DIABETES)
+    project = work / "project"  # add-model writes here, not into the repository
+    project.mkdir()
+    shutil.copy(REPO / "cdk.json", project / "cdk.json")
+    shutil.copytree(REPO / "data", project / "data")
+    export_raw("wine", work / "wine.csv")
+    added = subprocess.run(
+        [CDK_PYTHON, "-m", "mlops.cli", "--project-root", project, "--steps-python",
+         sys.executable, "add-model", "wine", "--data", work / "wine.csv", "--target", "target",
+         "--event-time", "2026-01-01T00:00:00Z"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    if added.returncode != 0:
+        pytest.fail(f"mlops add-model wine failed:\n{added.stdout}\n{added.stderr}")
+    cdk_json = json.loads((project / "cdk.json").read_text())
+    models = cdk_json["context"]["mlops"]["models"]
+    for model in models:  # the app resolves schemas from the repository
+        model["schemaFile"] = str(project / model["schemaFile"])
+    models.append(DIABETES)
     (work / "cdk.json").write_text(json.dumps(cdk_json))
     process = subprocess.Popen(
         [CDK_PYTHON, "-m", "mlops.local_run", "--cdk-json", work / "cdk.json",
-         "--work-dir", work, "--steps-python", sys.executable],
+         "--work-dir", work, "--steps-python", sys.executable,
+         "--raw-data", project / "data" / "raw"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    return {"process": process, "work": work}
+    return {"process": process, "work": work, "added": added, "project": project}
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +110,8 @@ def local_run():
     summary = work / "dev" / "summary.json"
     yield {
         "proc": proc,
+        "added": _LOCAL_RUN["added"],
+        "project": _LOCAL_RUN["project"],
         "work": work / "dev",
         "summary": {r["model"]: r for r in json.loads(summary.read_text())}
         if summary.exists()
