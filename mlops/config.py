@@ -352,13 +352,31 @@ class ModelConfig(_Model):
 
 
 class FeatureGroupConfig(_Model):
-    """A Feature Store feature group built from one model's data schema."""
+    """A Feature Store feature group built from one model's data schema (its features,
+    target, record id and event time), named ``<stage>-<name>`` in each stage."""
 
     name: ResourceName
     model: str
     online_store: bool = True
     offline_store: bool = True
     online_ttl_days: int | None = Field(default=None, ge=1, le=3650)
+    #: ``Standard`` or ``InMemory`` (very low latency; on-demand throughput only).
+    online_storage_type: Literal["Standard", "InMemory"] = "Standard"
+    throughput_mode: Literal["OnDemand", "Provisioned"] = "OnDemand"
+    provisioned_read_capacity_units: int | None = Field(default=None, ge=1, le=10_000_000)
+    provisioned_write_capacity_units: int | None = Field(default=None, ge=1, le=10_000_000)
+    #: Accounts given read-only access (discovery and reads) through AWS RAM.
+    share_with_accounts: tuple[str, ...] = ()
+
+    @field_validator("share_with_accounts")
+    @classmethod
+    def _share(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not ACCOUNT_PATTERN.fullmatch(v)]
+        if bad:
+            raise ValueError(
+                f"{bad!r} are not AWS account IDs. Fix: list 12-digit account IDs as strings"
+            )
+        return value
 
 
 class PlatformConfig(_Model):
@@ -527,10 +545,52 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
             f"featureGroups: duplicate names {duplicate_groups}. Fix: give each group its own name"
         )
     for index, group in enumerate(config.feature_groups):
-        if group.model not in names:
+        problems += _feature_group_problems(f"featureGroups[{index}:{group.name}]", group, names)
+    return problems
+
+
+def _feature_group_problems(where: str, group: FeatureGroupConfig, models: list[str]) -> list[str]:
+    """Combinations Feature Store refuses (CreateFeatureGroup's own rules)."""
+    problems = []
+    if group.model not in models:
+        problems.append(
+            f"{where}.model: got {group.model!r}: {group.model!r} is not a configured model. "
+            f"Fix: use one of {models}"
+        )
+    if not (group.online_store or group.offline_store):
+        problems.append(
+            f"{where}: onlineStore and offlineStore are both false: a feature group needs a "
+            "store. Fix: turn one on"
+        )
+    if not group.online_store and group.online_ttl_days is not None:
+        problems.append(
+            f"{where}.onlineTtlDays: got {group.online_ttl_days}: a TTL applies to the "
+            "online store, which is off. Fix: remove it or turn onlineStore on"
+        )
+    provisioned = group.throughput_mode == "Provisioned"
+    if provisioned and group.online_store and group.online_storage_type == "InMemory":
+        problems.append(
+            f"{where}.throughputMode: got 'Provisioned': Feature Store provisions throughput "
+            "only for offline-only groups and Standard online stores. Fix: use 'OnDemand' or "
+            "onlineStorageType 'Standard'"
+        )
+    units = {
+        "provisionedReadCapacityUnits": group.provisioned_read_capacity_units,
+        "provisionedWriteCapacityUnits": group.provisioned_write_capacity_units,
+    }
+    for key, value in units.items():
+        if not provisioned and value is not None:
             problems.append(
-                f"featureGroups[{index}:{group.name}].model: got {group.model!r}: "
-                f"{group.model!r} is not a configured model. Fix: use one of {names}"
+                f"{where}.{key}: got {value}: capacity units apply to throughputMode "
+                "'Provisioned'. Fix: remove it, or set throughputMode to 'Provisioned'"
+            )
+    needed = ["provisionedWriteCapacityUnits"] + (
+        ["provisionedReadCapacityUnits"] if group.online_store else []
+    )
+    for key in needed:
+        if provisioned and units[key] is None:
+            problems.append(
+                f"{where}.{key}: missing: a provisioned group sets its capacity. Fix: e.g. 10"
             )
     return problems
 

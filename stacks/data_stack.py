@@ -7,6 +7,8 @@ is RETAINed and the stack has termination protection.
 from __future__ import annotations
 
 import functools
+import json
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -17,13 +19,25 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
+from constructs.feature_group import (
+    FeatureGroup,
+    OfflineStoreRole,
+    OfflineStoreWorkgroup,
+    share_catalog,
+)
 from constructs.mlflow_app import MlflowApp, MlflowAppBase
 from constructs.model_registry import ModelPackageGroup, ModelPackageGroupBase, ModelVersionCleanup
 from constructs.network import PrivateNetwork
 from constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from constructs.stage_handoff import StageHandoff
-from mlops.config import ModelConfig, StageConfig, pascal_case
+from mlops.config import FeatureGroupConfig, ModelConfig, StageConfig, pascal_case
 from mlops.pipeline_definition import registered_object_patterns
+from pipeline_steps.steplib import contract
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: Where offline stores and Athena results live in the feature store bucket.
+OFFLINE_STORE_PREFIX = "offline-store/"
+ATHENA_RESULTS_PREFIX = "athena-results/"
 
 
 class DataStack(cdk.Stack):
@@ -36,6 +50,9 @@ class DataStack(cdk.Stack):
         data_capture_bucket: endpoint request/response capture for drift checks.
         access_logs_bucket: S3 server access logs of the three buckets above.
         model_package_groups: one per configured model, by model name.
+        feature_groups: one per configured feature group, by its config name.
+        feature_store_bucket: offline stores and Athena results (None without offline
+            stores); offline_store_workgroup: the Athena workgroup that queries them.
         mlflow: the stage's managed MLflow App, or None when ``mlflow.enabled`` is false.
         handoff: what other stacks of the stage read (SSM parameters, no exports); use
             :meth:`resources_for` rather than reading it directly.
@@ -49,6 +66,7 @@ class DataStack(cdk.Stack):
         stage_name: str,
         stage: StageConfig,
         models: tuple[ModelConfig, ...],
+        feature_groups: tuple[FeatureGroupConfig, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -184,6 +202,8 @@ class DataStack(cdk.Stack):
                 log_retention=_retention(stage.log_retention_days),
             )
 
+        self._feature_store(stage_name, stage, models, feature_groups, removal, data_bucket)
+
         self.mlflow: MlflowApp | None = None
         if stage.mlflow.enabled:
             self.mlflow = MlflowApp(
@@ -199,9 +219,81 @@ class DataStack(cdk.Stack):
         self._publish()
         _quiet_auto_delete_provider_lint(self)
 
+    def _feature_store(
+        self,
+        stage_name: str,
+        stage: StageConfig,
+        models: tuple[ModelConfig, ...],
+        groups: tuple[FeatureGroupConfig, ...],
+        removal: cdk.RemovalPolicy,
+        data_bucket: Any,
+    ) -> None:
+        """One feature group per configured group, its features from its model's schema;
+        the offline stores' bucket, role and Athena workgroup when any group has one."""
+        self.feature_groups: dict[str, FeatureGroup] = {}
+        self._feature_group_models: dict[str, str] = {}
+        self.feature_store_bucket: s3.IBucket | None = None
+        self.offline_store_workgroup: OfflineStoreWorkgroup | None = None
+        role = None
+        if any(g.offline_store for g in groups):
+            self.feature_store_bucket = data_bucket(
+                "FeatureStore",
+                "the offline stores are rebuilt by re-ingesting the raw data (the pipeline's "
+                "ingestion step); Athena results are disposable.",
+            )
+            role = OfflineStoreRole(
+                self, "OfflineStoreRole", bucket=self.feature_store_bucket,
+                prefix=OFFLINE_STORE_PREFIX, table_prefix=f"{stage_name}_",
+            ).role  # fmt: skip
+            self.offline_store_workgroup = OfflineStoreWorkgroup(
+                self, "OfflineStoreWorkgroup", workgroup_name=f"{stage_name}-feature-store",
+                bucket=self.feature_store_bucket, results_prefix=ATHENA_RESULTS_PREFIX,
+                encryption_key=self.data_key, removal_policy=removal,
+            )  # fmt: skip
+        by_name = {m.name: m for m in models}
+        for group in groups:
+            model = by_name[group.model]
+            schema = contract.parse_schema(
+                json.loads((PROJECT_ROOT / model.schema_file).read_text(encoding="utf-8")),
+                model.schema_file,
+            )
+            feature_group = FeatureGroup(
+                self,
+                f"{pascal_case(group.name)}FeatureGroup",
+                feature_group_name=f"{stage_name}-{group.name}",
+                record_identifier=schema.record_id_column,
+                event_time_feature=schema.event_time_column,
+                features=contract.feature_definitions(schema),
+                encryption_key=self.data_key,
+                online_store=group.online_store,
+                online_storage_type=group.online_storage_type,
+                ttl=cdk.Duration.days(group.online_ttl_days) if group.online_ttl_days else None,
+                offline_store_bucket=self.feature_store_bucket if group.offline_store else None,
+                offline_store_prefix=OFFLINE_STORE_PREFIX,
+                offline_store_role=role if group.offline_store else None,
+                throughput_mode=group.throughput_mode,
+                provisioned_read_capacity_units=group.provisioned_read_capacity_units,
+                provisioned_write_capacity_units=group.provisioned_write_capacity_units,
+                description=f"Features of {model.name} ({model.problem_type}), from {model.schema_file}",
+                removal_policy=removal,
+            )
+            if group.share_with_accounts:
+                feature_group.share_with_accounts(group.share_with_accounts)
+            self.feature_groups[group.name] = feature_group
+            self._feature_group_models[group.name] = model.name
+        shared = sorted({a for g in groups for a in g.share_with_accounts})
+        if shared:
+            share_catalog(self, "FeatureGroupDiscovery", shared)
+
     def model_scopes(self) -> dict[str, list[Construct]]:
-        """What each model adds to this template: its model package group."""
-        return {name: [group] for name, group in self.model_package_groups.items()}
+        """What each model adds to this template: its model package group and feature
+        groups."""
+        scopes: dict[str, list[Construct]] = {
+            name: [group] for name, group in self.model_package_groups.items()
+        }
+        for name, feature_group in self.feature_groups.items():
+            scopes[self._feature_group_models[name]].append(feature_group)
+        return scopes
 
     def _publish(self) -> None:
         """What the stage's other stacks read (see :meth:`resources_for`)."""

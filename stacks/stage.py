@@ -25,7 +25,10 @@ class MlopsStage(cdk.Stage):
             scope, stage_name, env=cdk.Environment(account=stage.account, region=stage.region)
         )
         models = config.models
-        self.data = DataStack(self, "Data", stage_name=stage_name, stage=stage, models=models)
+        self.data = DataStack(
+            self, "Data", stage_name=stage_name, stage=stage, models=models,
+            feature_groups=config.feature_groups,
+        )  # fmt: skip
         self.training = PipelineStack(
             self, "Training", stage_name=stage_name, stage=stage, models=models, data=self.data
         )

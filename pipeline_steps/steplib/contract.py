@@ -743,6 +743,21 @@ def parse_schema(doc: Any, source: str = "<schema>") -> Schema:
     )
 
 
+#: The Feature Store feature type of each schema column type (the record id and the event
+#: time are strings: ids as written, times as ISO-8601).
+FEATURE_STORE_TYPES: Mapping[str, str] = {NUMERIC: "Fractional", CATEGORICAL: "String"}
+
+
+def feature_definitions(schema: Schema) -> dict[str, str]:
+    """A feature group's features for ``schema``, name -> Feature Store type, in the order
+    the prepared records carry them: record id, event time, target, features."""
+    definitions = {schema.record_id_column: "String", schema.event_time_column: "String"}
+    definitions[schema.target_name] = FEATURE_STORE_TYPES[schema.target_type]
+    for feature in schema.features:
+        definitions[feature.name] = FEATURE_STORE_TYPES[feature.type]
+    return definitions
+
+
 def schema_fit_problems(schema: Schema, problem_type: str) -> list[Problem]:
     """Problems of using ``schema`` for a model of ``problem_type``."""
     spec = problem(problem_type)

@@ -39,7 +39,12 @@ def test_data_buckets_use_the_customer_key(templates: dict[str, Any], stage: str
     template = templates[f"{stage}/Data"]
     (key_id,) = resources(template, "AWS::KMS::Key")
     buckets = data_buckets(template)
-    assert {k[: -len("BucketXXXXXXXX")] for k in buckets} == {"RawData", "Artifacts", "DataCapture"}
+    assert {k[: -len("BucketXXXXXXXX")] for k in buckets} == {
+        "RawData",
+        "Artifacts",
+        "DataCapture",
+        "FeatureStore",
+    }
     for bucket in buckets.values():
         (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert rule["ServerSideEncryptionByDefault"] == {
@@ -103,7 +108,9 @@ def test_dev_opts_into_destroy_with_buckets_emptied(templates: dict[str, Any]) -
     template = templates["dev/Data"]
     for bucket in resources(template, "AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Delete"
-    assert len(resources(template, "Custom::S3AutoDeleteObjects")) == 4
+    assert len(resources(template, "Custom::S3AutoDeleteObjects")) == len(
+        resources(template, "AWS::S3::Bucket")
+    )  # one each
 
 
 def test_one_model_package_group_per_model(templates: dict[str, Any]) -> None:
@@ -170,8 +177,11 @@ PINNED_LOGICAL_IDS = {
         "RawDataBucket46CFA8FB",
         "ArtifactsBucket88671897",
         "DataCaptureBucketA9343715",
+        "FeatureStoreBucketCD97C24C",
     },
     "AWS::SageMaker::ModelPackageGroup": {"BreastCancerModelPackageGroup832E55C2"},
+    "AWS::SageMaker::FeatureGroup": {"BreastCancerFeaturesFeatureGroup4E271810"},
+    "AWS::Athena::WorkGroup": {"OfflineStoreWorkgroup1F7999F6"},
 }
 
 

@@ -1,0 +1,199 @@
+"""Feature Store: feature groups from config and schema, the offline store, Athena, sharing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+from cdk_helpers import ROOT, mlops_config
+
+from constructs.feature_group import FeatureGroup, OfflineStoreRole, OfflineStoreWorkgroup
+from mlops.config import ConfigError, parse_config
+from pipeline_steps.steplib import contract
+
+STAGES = ("dev", "staging", "prod")
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_configured_group_is_a_feature_group_with_kms_on_both_stores_and_iceberg(
+    templates: dict[str, Any], stage: str
+) -> None:
+    template = templates[f"{stage}/Data"]
+    (group,) = _of_type(template, "AWS::SageMaker::FeatureGroup").values()
+    props = group["Properties"]
+    assert props["FeatureGroupName"] == f"{stage}-breast-cancer-features"
+    key = {"Fn::GetAtt": ["DataKey17AFBB84", "Arn"]}
+    assert props["OnlineStoreConfig"]["SecurityConfig"]["KmsKeyId"] == key
+    offline = props["OfflineStoreConfig"]
+    assert offline["S3StorageConfig"]["KmsKeyId"] == key and offline["TableFormat"] == "Iceberg"
+    assert offline["DataCatalogConfig"]["TableName"] == f"{stage}_breast_cancer_features"
+    assert props["ThroughputConfig"] == {"ThroughputMode": "OnDemand"}
+    retained = "Delete" if stage == "dev" else "Retain"
+    assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == retained
+
+
+def test_features_come_from_the_schema_never_typed_twice(templates: dict[str, Any]) -> None:
+    (group,) = _of_type(templates["dev/Data"], "AWS::SageMaker::FeatureGroup").values()
+    schema = contract.parse_schema(
+        json.loads((ROOT / "data/schemas/breast-cancer.json").read_text())
+    )
+    definitions = {
+        d["FeatureName"]: d["FeatureType"] for d in group["Properties"]["FeatureDefinitions"]
+    }
+    assert definitions == contract.feature_definitions(schema)
+    assert definitions["diagnosis"] == "String" and definitions["mean_radius"] == "Fractional"
+    assert group["Properties"]["RecordIdentifierFeatureName"] == schema.record_id_column
+    assert group["Properties"]["EventTimeFeatureName"] == schema.event_time_column
+
+
+def test_the_offline_store_role_writes_only_its_prefix_and_tables(
+    templates: dict[str, Any],
+) -> None:
+    template = templates["dev/Data"]
+    roles = {
+        k: v
+        for k, v in _of_type(template, "AWS::IAM::Role").items()
+        if k.startswith("OfflineStoreRole")
+    }
+    (role,) = roles.values()
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert "feature-group/*" in json.dumps(trust["Condition"]["ArnLike"])
+    (policy,) = [
+        p
+        for k, p in _of_type(template, "AWS::IAM::Policy").items()
+        if k.startswith("OfflineStoreRole")
+    ]
+    text = json.dumps(policy["Properties"]["PolicyDocument"])
+    assert "/offline-store/*" in text and "sagemaker_featurestore/dev_*" in text
+    assert '"s3:*"' not in text and '"glue:*"' not in text
+
+
+def test_the_athena_workgroup_enforces_kms_encrypted_results(templates: dict[str, Any]) -> None:
+    (workgroup,) = _of_type(templates["prod" + "/Data"], "AWS::Athena::WorkGroup").values()
+    config = workgroup["Properties"]["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    results = config["ResultConfiguration"]
+    assert results["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
+    assert "athena-results" in json.dumps(results["OutputLocation"])
+    assert workgroup["DeletionPolicy"] == "Retain"
+
+
+def test_sharing_gives_read_only_access_and_discovery(synth: Any) -> None:
+    config = mlops_config()
+    config["defaultStages"] = ["dev"]
+    config["featureGroups"][0]["shareWithAccounts"] = ["111122223333"]
+    template = Template.from_stack(synth(config)["dev"].data).to_json()
+    shares = {
+        v["Properties"]["Name"]: v["Properties"]
+        for v in _of_type(template, "AWS::RAM::ResourceShare").values()
+    }
+    (group_share,) = [s for n, s in shares.items() if n.endswith("-read-only")]
+    assert group_share["Principals"] == ["111122223333"]
+    assert group_share["PermissionArns"][0].endswith(
+        "AWSRAMPermissionSageMakerFeatureGroupReadOnly"
+    )
+    (catalog,) = [s for n, s in shares.items() if n.endswith("feature-group-discovery")]
+    assert "DefaultFeatureGroupCatalog" in json.dumps(catalog["ResourceArns"])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (dict(onlineStore=False, offlineStore=False), "a feature group needs a store"),
+        (dict(onlineStore=False, onlineTtlDays=7), "onlineTtlDays: got 7: a TTL applies"),
+        (dict(throughputMode="Provisioned", onlineStorageType="InMemory",
+              provisionedReadCapacityUnits=5, provisionedWriteCapacityUnits=5),
+         "throughputMode: got 'Provisioned'"),
+        (dict(throughputMode="Provisioned"), "provisionedWriteCapacityUnits: missing"),
+        (dict(provisionedWriteCapacityUnits=5), "capacity units apply to throughputMode"),
+        (dict(onlineStorageType="Fast"), "onlineStorageType"),
+        (dict(onlineTtlDays=0), "onlineTtlDays"),
+        (dict(shareWithAccounts=["12345"]), "are not AWS account IDs"),
+        (dict(name="Bad_Name"), "is not a valid name"),
+    ],
+)  # fmt: skip
+def test_settings_feature_store_would_refuse_are_config_errors(edit: dict, message: str) -> None:
+    config = mlops_config()
+    config["featureGroups"][0].update(edit)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config, project_root=ROOT)
+    assert message in str(caught.value) and "featureGroups[0" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- the construct
+
+
+@pytest.fixture(scope="module")
+def bare() -> tuple[cdk.Stack, FeatureGroup, OfflineStoreWorkgroup]:
+    stack = cdk.Stack(cdk.App(), "Bare", env=cdk.Environment(region="eu-west-1"))
+    key = kms.Key(stack, "Key")
+    bucket = s3.Bucket(stack, "Store", encryption_key=key)
+    role = OfflineStoreRole(
+        stack, "Offline", bucket=bucket, prefix="fs/", table_prefix="bare_"
+    ).role
+    group = FeatureGroup(
+        stack, "Group", feature_group_name="bare-features", record_identifier="id",
+        event_time_feature="t", features={"id": "String", "t": "String", "x": "Fractional"},
+        encryption_key=key, ttl=cdk.Duration.days(30), offline_store_bucket=bucket,
+        offline_store_prefix="fs/", offline_store_role=role,
+    )  # fmt: skip
+    workgroup = OfflineStoreWorkgroup(
+        stack, "Athena", workgroup_name="bare", bucket=bucket, results_prefix="results/",
+        encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY,
+    )  # fmt: skip
+    return stack, group, workgroup
+
+
+def _statements(stack: cdk.Stack, role: iam.Role) -> list[dict[str, Any]]:
+    return stack.resolve(role.node.find_child("DefaultPolicy").document)["Statement"]
+
+
+def test_the_construct_exposes_names_grants_and_metrics(bare: tuple) -> None:
+    stack, group, workgroup = bare
+    assert group.feature_group_name == "bare-features"
+    assert group.offline_store_table == "bare_features"
+    writer = iam.Role(stack, "Writer", assumed_by=iam.AccountRootPrincipal())
+    group.grant_write_records(writer)
+    text = json.dumps(_statements(stack, writer))
+    assert "sagemaker:PutRecord" in text and "feature-group/bare-features" in text
+    assert "kms:ViaService" in text and "sagemaker:GetRecord" not in text
+    reader = iam.Role(stack, "Reader", assumed_by=iam.AccountRootPrincipal())
+    group.grant_read_records(reader)
+    assert "sagemaker:PutRecord" not in json.dumps(_statements(stack, reader))
+    analyst = iam.Role(stack, "Analyst", assumed_by=iam.AccountRootPrincipal())
+    group.grant_query_offline(analyst, workgroup)
+    text = json.dumps(_statements(stack, analyst))
+    assert (
+        "athena:StartQueryExecution" in text
+        and "table/sagemaker_featurestore/bare_features" in text
+    )
+    assert "fs/*" in text and "results/*" in text
+    metric = stack.resolve(
+        group.metric_throttled_requests().to_metric_config().metric_stat.dimensions
+    )
+    assert {"name": "FeatureGroupName", "value": "bare-features"} in metric
+    ttl = Template.from_stack(stack).to_json()
+    assert '"TtlDuration": {"Unit": "Days", "Value": 30}' in json.dumps(ttl)
+
+
+def test_the_construct_refuses_what_feature_store_would() -> None:
+    stack = cdk.Stack(cdk.App(), "Refused")
+    key = kms.Key(stack, "Key")
+    with pytest.raises(ValueError, match="'id' is not among the features"):
+        FeatureGroup(stack, "A", feature_group_name="a", record_identifier="id",
+                     event_time_feature="t", features={"t": "String"}, encryption_key=key)  # fmt: skip
+    with pytest.raises(ValueError, match="feature types"):
+        FeatureGroup(stack, "B", feature_group_name="b", record_identifier="id",
+                     event_time_feature="t", features={"id": "Text", "t": "String"},
+                     encryption_key=key)  # fmt: skip
