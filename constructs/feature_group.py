@@ -87,136 +87,37 @@ class OfflineStoreRole(Construct):
         )
 
 
-class FeatureGroup(cdk.Resource):
-    """One feature group: online store (KMS, optional TTL, Standard or InMemory), offline
-    store (Iceberg table in S3 with KMS, catalogued in Glue), throughput mode.
-
-    Feature groups are stateful: ``removal_policy`` RETAIN keeps one (and its data) when it
-    leaves the stack. CloudFormation replaces a group on almost any change of its
-    definition, so callers pin its logical ID.
+class FeatureGroupBase(Construct):
+    """What every feature group offers callers: its name, ARN, grants and metrics.
 
     Attributes:
         feature_group_name, feature_group_arn: the group.
-        offline_store_database, offline_store_table: its Glue table (None without an
-            offline store), what Athena queries.
+        encryption_key: the key of its stores (granted with the records).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        feature_group_name: str,
-        record_identifier: str,
-        event_time_feature: str,
-        features: Mapping[str, str],
-        encryption_key: kms.IKey,
-        online_store: bool = True,
-        online_storage_type: str = "Standard",
-        ttl: cdk.Duration | None = None,
-        offline_store_bucket: s3.IBucket | None = None,
-        offline_store_prefix: str = "feature-store/",
-        offline_store_role: iam.IRole | None = None,
-        throughput_mode: str = "OnDemand",
-        provisioned_read_capacity_units: int | None = None,
-        provisioned_write_capacity_units: int | None = None,
-        description: str | None = None,
-        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
-    ) -> None:
-        """
-        Args:
-            feature_group_name: 1-64 letters, digits, hyphens (Feature Store's rule).
-            record_identifier, event_time_feature: names among ``features``.
-            features: feature name -> ``Integral``, ``Fractional`` or ``String``, in order.
-            encryption_key: encrypts the online store and the offline store's objects.
-            online_store: keep the latest record per id for low-latency reads.
-            online_storage_type: ``Standard`` or ``InMemory``.
-            ttl: online records expire this long after their event time (whole days).
-            offline_store_bucket: the offline store's bucket (None: no offline store).
-            offline_store_prefix: the key prefix of offline stores in that bucket.
-            offline_store_role: what Feature Store assumes to write the offline store.
-            throughput_mode: ``OnDemand`` or ``Provisioned`` (with capacity units).
-        """
-        super().__init__(scope, id)
-        for name in (record_identifier, event_time_feature):
-            if name not in features:
-                raise ValueError(f"{name!r} is not among the features of {feature_group_name}")
-        bad = {n: t for n, t in features.items() if t not in FEATURE_DEFINITION_TYPES}
-        if bad:
-            raise ValueError(f"feature types {bad} are not among {FEATURE_DEFINITION_TYPES}")
-        if offline_store_bucket is not None and offline_store_role is None:
-            raise ValueError("an offline store needs offline_store_role")
-        stack = cdk.Stack.of(self)
-        self.encryption_key = encryption_key
-        self.offline_store_bucket = offline_store_bucket
-        self.offline_store_prefix = offline_store_prefix
-        self.offline_store_database: str | None = None
-        self.offline_store_table: str | None = None
-        online: dict[str, object] | None = None
-        if online_store:
-            # Typed as plain JSON in aws-cdk-lib, like OfflineStoreConfig: PascalCase keys.
-            online = {
-                "EnableOnlineStore": True,
-                "SecurityConfig": {"KmsKeyId": encryption_key.key_arn},
-                "StorageType": online_storage_type,
-            }
-            if ttl is not None:
-                online["TtlDuration"] = {"Unit": "Days", "Value": int(ttl.to_days())}
-        offline = None
-        if offline_store_bucket is not None:
-            self.offline_store_database = OFFLINE_STORE_DATABASE
-            self.offline_store_table = feature_group_name.replace("-", "_")
-            # OfflineStoreConfig is typed as plain JSON in aws-cdk-lib: CloudFormation's own
-            # (PascalCase) keys, not the property classes.
-            offline = {
-                "S3StorageConfig": {
-                    "S3Uri": offline_store_bucket.s3_url_for_object(
-                        offline_store_prefix.rstrip("/")
-                    ),
-                    "KmsKeyId": encryption_key.key_arn,
-                },
-                "TableFormat": "Iceberg",
-                "DisableGlueTableCreation": False,
-                "DataCatalogConfig": {
-                    "Catalog": "AwsDataCatalog",
-                    "Database": self.offline_store_database,
-                    "TableName": self.offline_store_table,
-                },
-            }
-        throughput = sagemaker.CfnFeatureGroup.ThroughputConfigProperty(
-            throughput_mode=throughput_mode,
-            provisioned_read_capacity_units=provisioned_read_capacity_units,
-            provisioned_write_capacity_units=provisioned_write_capacity_units,
-        )
-        self._resource = sagemaker.CfnFeatureGroup(
-            self,
-            "Resource",
-            feature_group_name=feature_group_name,
-            record_identifier_feature_name=record_identifier,
-            event_time_feature_name=event_time_feature,
-            feature_definitions=[
-                sagemaker.CfnFeatureGroup.FeatureDefinitionProperty(
-                    feature_name=name, feature_type=kind
-                )
-                for name, kind in features.items()
-            ],
-            online_store_config=online,
-            offline_store_config=offline,
-            role_arn=offline_store_role.role_arn if offline_store_role is not None else None,
-            throughput_config=throughput,
-            description=description,
-        )
-        self._resource.apply_removal_policy(removal_policy)
-        if offline_store_role is not None:
-            # Feature Store checks the role's access when the group is created.
-            policy = offline_store_role.node.try_find_child("DefaultPolicy")
-            if policy is not None:
-                self._resource.node.add_dependency(policy)
+    feature_group_name: str
+    feature_group_arn: str
+    encryption_key: kms.IKey
+    offline_store_bucket: s3.IBucket | None = None
+    offline_store_prefix: str = ""
+    offline_store_table: str | None = None
+
+    def _set_names(self, name: str) -> None:
         # Plain values (the name is given), so policies name the group without a token.
-        self.feature_group_name = feature_group_name
-        self.feature_group_arn = stack.format_arn(
-            service="sagemaker", resource="feature-group", resource_name=feature_group_name
+        self.feature_group_name = name
+        self.feature_group_arn = cdk.Stack.of(self).format_arn(
+            service="sagemaker", resource="feature-group", resource_name=name
         )
+
+    @staticmethod
+    def from_feature_group_attributes(
+        scope: Construct, id: str, *, feature_group_name: str, encryption_key: kms.IKey
+    ) -> FeatureGroupBase:
+        """A group defined elsewhere (another stack of the stage), for its grants."""
+        imported = FeatureGroupBase(scope, id)
+        imported._set_names(feature_group_name)
+        imported.encryption_key = encryption_key
+        return imported
 
     # --------------------------------------------------------------------- grants
 
@@ -305,6 +206,132 @@ class FeatureGroup(cdk.Resource):
 
     def metric_consumed_read_units(self, **props: object) -> cloudwatch.Metric:
         return self.metric("ConsumedReadRequestsUnits", "GetRecord", statistic="Sum", **props)
+
+
+class FeatureGroup(FeatureGroupBase):
+    """One feature group: online store (KMS, optional TTL, Standard or InMemory), offline
+    store (Iceberg table in S3 with KMS, catalogued in Glue), throughput mode.
+
+    Feature groups are stateful: ``removal_policy`` RETAIN keeps one (and its data) when it
+    leaves the stack. CloudFormation replaces a group on almost any change of its
+    definition, so callers pin its logical ID.
+
+    Attributes:
+        feature_group_name, feature_group_arn: the group.
+        offline_store_database, offline_store_table: its Glue table (None without an
+            offline store), what Athena queries.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        feature_group_name: str,
+        record_identifier: str,
+        event_time_feature: str,
+        features: Mapping[str, str],
+        encryption_key: kms.IKey,
+        online_store: bool = True,
+        online_storage_type: str = "Standard",
+        ttl: cdk.Duration | None = None,
+        offline_store_bucket: s3.IBucket | None = None,
+        offline_store_prefix: str = "feature-store/",
+        offline_store_role: iam.IRole | None = None,
+        throughput_mode: str = "OnDemand",
+        provisioned_read_capacity_units: int | None = None,
+        provisioned_write_capacity_units: int | None = None,
+        description: str | None = None,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        Args:
+            feature_group_name: 1-64 letters, digits, hyphens (Feature Store's rule).
+            record_identifier, event_time_feature: names among ``features``.
+            features: feature name -> ``Integral``, ``Fractional`` or ``String``, in order.
+            encryption_key: encrypts the online store and the offline store's objects.
+            online_store: keep the latest record per id for low-latency reads.
+            online_storage_type: ``Standard`` or ``InMemory``.
+            ttl: online records expire this long after their event time (whole days).
+            offline_store_bucket: the offline store's bucket (None: no offline store).
+            offline_store_prefix: the key prefix of offline stores in that bucket.
+            offline_store_role: what Feature Store assumes to write the offline store.
+            throughput_mode: ``OnDemand`` or ``Provisioned`` (with capacity units).
+        """
+        super().__init__(scope, id)
+        for name in (record_identifier, event_time_feature):
+            if name not in features:
+                raise ValueError(f"{name!r} is not among the features of {feature_group_name}")
+        bad = {n: t for n, t in features.items() if t not in FEATURE_DEFINITION_TYPES}
+        if bad:
+            raise ValueError(f"feature types {bad} are not among {FEATURE_DEFINITION_TYPES}")
+        if offline_store_bucket is not None and offline_store_role is None:
+            raise ValueError("an offline store needs offline_store_role")
+        self.encryption_key = encryption_key
+        self.offline_store_bucket = offline_store_bucket
+        self.offline_store_prefix = offline_store_prefix
+        self.offline_store_database: str | None = None
+        online: dict[str, object] | None = None
+        if online_store:
+            # Typed as plain JSON in aws-cdk-lib, like OfflineStoreConfig: PascalCase keys.
+            online = {
+                "EnableOnlineStore": True,
+                "SecurityConfig": {"KmsKeyId": encryption_key.key_arn},
+                "StorageType": online_storage_type,
+            }
+            if ttl is not None:
+                online["TtlDuration"] = {"Unit": "Days", "Value": int(ttl.to_days())}
+        offline = None
+        if offline_store_bucket is not None:
+            self.offline_store_database = OFFLINE_STORE_DATABASE
+            self.offline_store_table = feature_group_name.replace("-", "_")
+            # OfflineStoreConfig is typed as plain JSON in aws-cdk-lib: CloudFormation's own
+            # (PascalCase) keys, not the property classes.
+            offline = {
+                "S3StorageConfig": {
+                    "S3Uri": offline_store_bucket.s3_url_for_object(
+                        offline_store_prefix.rstrip("/")
+                    ),
+                    "KmsKeyId": encryption_key.key_arn,
+                },
+                "TableFormat": "Iceberg",
+                "DisableGlueTableCreation": False,
+                "DataCatalogConfig": {
+                    "Catalog": "AwsDataCatalog",
+                    "Database": self.offline_store_database,
+                    "TableName": self.offline_store_table,
+                },
+            }
+        throughput = sagemaker.CfnFeatureGroup.ThroughputConfigProperty(
+            throughput_mode=throughput_mode,
+            provisioned_read_capacity_units=provisioned_read_capacity_units,
+            provisioned_write_capacity_units=provisioned_write_capacity_units,
+        )
+        self._resource = sagemaker.CfnFeatureGroup(
+            self,
+            "Resource",
+            feature_group_name=feature_group_name,
+            record_identifier_feature_name=record_identifier,
+            event_time_feature_name=event_time_feature,
+            feature_definitions=[
+                sagemaker.CfnFeatureGroup.FeatureDefinitionProperty(
+                    feature_name=name, feature_type=kind
+                )
+                for name, kind in features.items()
+            ],
+            online_store_config=online,
+            offline_store_config=offline,
+            role_arn=offline_store_role.role_arn if offline_store_role is not None else None,
+            throughput_config=throughput,
+            description=description,
+        )
+        self._resource.apply_removal_policy(removal_policy)
+        if offline_store_role is not None:
+            # Feature Store checks the role's access when the group is created.
+            policy = offline_store_role.node.try_find_child("DefaultPolicy")
+            if policy is not None:
+                self._resource.node.add_dependency(policy)
+        self._set_names(feature_group_name)
 
     # --------------------------------------------------------------------- sharing
 

@@ -246,6 +246,56 @@ class PrivateNetwork(Construct):
             "group with a retention, and the role has no other permission than the lookup's.",
         )
 
+    def add_feature_store_runtime_endpoint(
+        self, feature_group_arns: Sequence[str]
+    ) -> ec2.SecurityGroup:
+        """An interface endpoint for the Feature Store runtime, and the security group of
+        the one kind of job that needs it (feature ingestion, not network-isolated): HTTPS
+        to the endpoint and to S3, nothing else. The endpoint admits only that group and
+        only record calls on ``feature_group_arns`` by this account. Returns that group."""
+        stack = cdk.Stack.of(self)
+        ingestion = ec2.SecurityGroup(
+            self,
+            "IngestionSecurityGroup",
+            vpc=self.vpc,
+            description="Feature ingestion jobs: HTTPS to the Feature Store runtime endpoint and S3",
+            allow_all_outbound=False,
+        )
+        ingestion.add_egress_rule(
+            ec2.Peer.prefix_list(self.s3_prefix_list_id), ec2.Port.tcp(443),
+            "HTTPS to S3 via the gateway endpoint",
+        )  # fmt: skip
+        endpoint_group = ec2.SecurityGroup(
+            self,
+            "FeatureStoreEndpointSecurityGroup",
+            vpc=self.vpc,
+            description="The Feature Store runtime endpoint: HTTPS from ingestion jobs only",
+            allow_all_outbound=False,
+        )
+        endpoint_group.add_ingress_rule(ingestion, ec2.Port.tcp(443), "From ingestion jobs")
+        ingestion.add_egress_rule(endpoint_group, ec2.Port.tcp(443), "To the Feature Store runtime")
+        endpoint = self.vpc.add_interface_endpoint(
+            "FeatureStoreRuntime",
+            service=ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_FEATURESTORE_RUNTIME,
+            private_dns_enabled=True,
+            security_groups=[endpoint_group],
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            open=False,
+        )
+        endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="StageFeatureGroupRecords",
+                principals=[iam.AnyPrincipal()],
+                actions=[
+                    "sagemaker:PutRecord", "sagemaker:GetRecord",
+                    "sagemaker:BatchGetRecord", "sagemaker:DeleteRecord",
+                ],
+                resources=list(feature_group_arns),
+                conditions={"StringEquals": {"aws:PrincipalAccount": stack.account}},
+            )
+        )  # fmt: skip
+        return ingestion
+
     def allow_buckets(self, buckets: Sequence[s3.IBucket]) -> None:
         """Lets this account's principals reach ``buckets`` through the S3 endpoint (what
         they may do there is still up to their own policies and the buckets')."""

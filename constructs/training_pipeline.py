@@ -32,6 +32,7 @@ from aws_cdk.interfaces import aws_sagemaker as sagemaker_refs
 
 import constructs
 from constructs import Construct
+from constructs.feature_group import FeatureGroupBase
 from constructs.mlflow_app import MlflowAppBase
 from constructs.model_registry import ModelPackageGroupBase
 from constructs.nag import (
@@ -102,6 +103,8 @@ class TrainingPipeline(cdk.Resource):
         mlflow_app: MlflowAppBase | None = None,
         schedule: scheduler.ScheduleExpression | None = None,
         enable_network_isolation: bool = True,
+        feature_group: FeatureGroupBase | None = None,
+        ingestion_security_groups: Sequence[ec2.ISecurityGroup] = (),
     ) -> None:
         """Starts the definition's build and creates the resources around it.
 
@@ -135,11 +138,20 @@ class TrainingPipeline(cdk.Resource):
             schedule: when to start executions; without it, only when started.
             enable_network_isolation: jobs' containers get no network access at all
                 (inputs and outputs are still moved by SageMaker).
+            feature_group: an ``IngestFeatures`` step writes the model's records into it,
+                as a role of its own (the only one granted the writes).
+            ingestion_security_groups: with ``vpc`` and ``feature_group``, the groups of
+                the ingestion job (a path to the Feature Store runtime; required).
         """
         super().__init__(scope, id, physical_name=pipeline_name)
         stack = cdk.Stack.of(self)
         if (vpc is None) != (not security_groups):
             raise ValueError(f"{self.node.path}: give both vpc and security_groups, or neither")
+        if feature_group is not None and vpc is not None and not ingestion_security_groups:
+            raise ValueError(
+                f"{self.node.path}: a feature group in a VPC needs ingestion_security_groups "
+                "(a path to the Feature Store runtime)"
+            )
         if cdk.Token.is_unresolved(stack.region):
             raise ValueError(
                 f"{self.node.path}: the stack needs a concrete region (image URIs depend on it)"
@@ -180,6 +192,8 @@ class TrainingPipeline(cdk.Resource):
             xgboost_version=xgboost_version,
             use_mlflow=mlflow_app is not None,
             mlflow_experiment_name=pipeline_name,
+            feature_group_name=feature_group.feature_group_name if feature_group else None,
+            ingestion_security_group_count=len(ingestion_security_groups) if vpc else 0,
         )
         # Built in the build worker while CDK builds the rest; the body and the image
         # policy are filled in lazily, and the validation below reports a failed build.
@@ -214,6 +228,22 @@ class TrainingPipeline(cdk.Resource):
             values["MlflowResourceArn"] = mlflow_app.app_arn
         values.update({f"SubnetId{i}": subnet for i, subnet in enumerate(subnet_ids)})
         values.update({f"SecurityGroupId{i}": g.security_group_id for i, g in enumerate(groups)})
+        self.ingestion_role: iam.Role | None = None
+        if feature_group is not None:
+            self.ingestion_role = iam.Role(
+                self,
+                "IngestionRole",
+                assumed_by=confined_service_principal(
+                    self, "sagemaker.amazonaws.com", arn_service="sagemaker"
+                ),
+                description=f"Writes {model_name}'s records into its feature group",
+            )
+            values["IngestionRoleArn"] = self.ingestion_role.role_arn
+            if vpc is not None:
+                values.update(
+                    {f"IngestionSecurityGroupId{i}": g.security_group_id
+                     for i, g in enumerate(ingestion_security_groups)}
+                )  # fmt: skip
         self._values = values
 
         self.resource = sagemaker.CfnPipeline(
@@ -237,7 +267,14 @@ class TrainingPipeline(cdk.Resource):
         model_package_group.grant_register(self.role)
         if mlflow_app is not None:
             mlflow_app.grant_tracking(self.role)
-        self._grant_jobs(stack, encryption_key, vpc=vpc)
+        self._grant_jobs(self.role, stack, encryption_key, vpc=vpc)
+        if self.ingestion_role is not None and feature_group is not None:
+            self._grant_ingestion(
+                self.ingestion_role, feature_group, stack, encryption_key, vpc=vpc,
+                assets=(source, runner, schema), raw_data_bucket=raw_data_bucket,
+                raw_data_prefix=raw_data_prefix, artifacts_bucket=artifacts_bucket,
+                model_prefix=model_prefix,
+            )  # fmt: skip
         policy = default_policy_resource(self.role)
         # Jobs start as soon as an execution does: the policy must exist before the pipeline.
         self.resource.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
@@ -257,7 +294,9 @@ class TrainingPipeline(cdk.Resource):
 
         # After the wildcard acknowledgements, which resolve the policy: resolving this
         # statement waits for the definition. Its resources have no wildcard.
-        self._grant_image_pulls()
+        self._grant_image_pulls(self.role)
+        if self.ingestion_role is not None:
+            self._grant_image_pulls(self.ingestion_role)
 
         if schedule is not None:
             self._schedule(schedule, encryption_key)
@@ -385,8 +424,8 @@ class TrainingPipeline(cdk.Resource):
 
     # --- internals ------------------------------------------------------------------------
 
-    def _grant_image_pulls(self) -> None:
-        self.role.add_to_principal_policy(
+    def _grant_image_pulls(self, role: iam.Role) -> None:
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="PullStepImages",
                 actions=[
@@ -398,8 +437,55 @@ class TrainingPipeline(cdk.Resource):
             )
         )
 
-    def _grant_jobs(self, stack: cdk.Stack, key: kms.IKey, *, vpc: ec2.IVpc | None) -> None:
-        role = self.role
+    def _grant_ingestion(
+        self,
+        role: iam.Role,
+        feature_group: FeatureGroupBase,
+        stack: cdk.Stack,
+        key: kms.IKey,
+        *,
+        vpc: ec2.IVpc | None,
+        assets: Sequence[s3_assets.Asset],
+        raw_data_bucket: s3.IBucket,
+        raw_data_prefix: str,
+        artifacts_bucket: s3.IBucket,
+        model_prefix: str,
+    ) -> None:
+        """The ingestion job's role: what a processing job needs (its inputs, its output
+        prefix, logs, images, network interfaces), and the feature group's record writes.
+        The pipeline's role may pass it to SageMaker; nothing else holds the writes."""
+        grant_objects_read(role, assets[0].bucket, [a.s3_object_key for a in assets])
+        grant_prefix(role, raw_data_bucket, raw_data_prefix)
+        grant_prefix(
+            role, artifacts_bucket, f"{model_prefix}{pipeline_definition.EXECUTIONS}/", write=True
+        )
+        feature_group.grant_write_records(role)
+        self._grant_job_basics(role, stack, key, vpc=vpc)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PassIngestionRoleToItsJob",
+                actions=["iam:PassRole"],
+                resources=[role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        policy = default_policy_resource(role)
+        self.resource.node.add_dependency(role.node.find_child("DefaultPolicy"))
+        acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
+        acknowledge_wildcards(
+            policy,
+            "Each wildcard is bounded. Compensating controls: records only in the model's "
+            f"one feature group ({feature_group.feature_group_name}); S3 only the model's raw "
+            f"prefix ({raw_data_prefix}), its execution outputs and the CDK asset objects; "
+            "KMS only the stage's data key, through S3 and SageMaker; logs only SageMaker's "
+            "job log groups; network interfaces only in the stage's VPC; Resource '*' only "
+            "where the API has no resource type (ecr:GetAuthorizationToken, ec2 Describe "
+            "calls) or with a condition (cloudwatch:namespace /aws/sagemaker/*).",
+        )
+
+    def _grant_jobs(
+        self, role: iam.Role, stack: cdk.Stack, key: kms.IKey, *, vpc: ec2.IVpc | None
+    ) -> None:
         job_arns = [
             stack.format_arn(
                 service="sagemaker", resource=f"{kind}-job", resource_name="pipelines-*"
@@ -429,6 +515,14 @@ class TrainingPipeline(cdk.Resource):
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
+        self._grant_job_basics(role, stack, key, vpc=vpc)
+
+    @staticmethod
+    def _grant_job_basics(
+        role: iam.Role, stack: cdk.Stack, key: kms.IKey, *, vpc: ec2.IVpc | None
+    ) -> None:
+        """What any job's role needs: volume keys, logs, metrics, ECR login, and (in a VPC)
+        its network interfaces."""
         # Job volumes and outputs are encrypted with the data key; SageMaker creates grants.
         role.add_to_principal_policy(
             iam.PolicyStatement(

@@ -414,6 +414,8 @@ class LocalPipeline:
             "HOME": os.environ.get("HOME", str(root)),
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
+            # The ingestion step writes to a local stand-in of the Feature Store runtime.
+            contract.LOCAL_FEATURE_STORE_VARIABLE: str(self.work_dir / "feature-store"),
             **{k: str(v) for k, v in env.items()},
         }
         with log.open("w") as out:

@@ -37,6 +37,7 @@ __all__ = [
     "STEP_CHECK_QUALITY",
     "STEP_EVALUATE",
     "STEP_FAIL",
+    "STEP_INGEST",
     "STEP_PREPROCESS",
     "STEP_REGISTER",
     "STEP_TRAIN",
@@ -56,6 +57,7 @@ STEP_EVALUATE = "Evaluate"
 STEP_CHECK_QUALITY = "CheckQuality"
 STEP_REGISTER = "RegisterModel"
 STEP_FAIL = "QualityFailed"
+STEP_INGEST = "IngestFeatures"
 
 # --- where a pipeline writes, under the artifacts bucket (one layout; the data stack's
 # grants for model readers derive from it) ---------------------------------------------
@@ -65,6 +67,7 @@ TRAINING = "training"  # <root>/<model>/training/<job name>/output/model.tar.gz
 STEP_OUTPUTS = {
     STEP_PREPROCESS: ("preprocess", ("train", "validation", "test", "baseline", "transform")),
     STEP_EVALUATE: ("evaluation", ()),
+    STEP_INGEST: ("ingestion", ("ingestion",)),
 }
 
 
@@ -108,7 +111,8 @@ MAX_BODY_CHARS = 1_048_576
 #: Fn::Sub variables the body may reference, with what the construct must supply.
 SUBSTITUTIONS: Mapping[str, str] = MappingProxyType(
     {
-        "ExecutionRoleArn": "ARN of the pipeline execution role (every job runs as it)",
+        "ExecutionRoleArn": "ARN of the pipeline execution role (every job but ingestion runs as it)",
+        "IngestionRoleArn": "ARN of the feature ingestion job's role (with a feature group)",
         "ArtifactsBucket": "Name (not ARN) of the S3 bucket holding pipeline artifacts",
         "KmsKeyArn": "ARN of the KMS key for job volumes and S3 outputs",
         "ModelPackageGroupArn": "ARN of the model package group models register into",
@@ -117,7 +121,8 @@ SUBSTITUTIONS: Mapping[str, str] = MappingProxyType(
         "SchemaUri": "s3:// URI of the data schema JSON file",
         "RawDataUri": "s3:// URI (prefix) of the raw data; default of InputDataUri",
         "MlflowResourceArn": "ARN of the stage's SageMaker managed MLflow app",
-        # SubnetId<i> / SecurityGroupId<i> are added per PipelineInputs counts.
+        # SubnetId<i> / SecurityGroupId<i> / IngestionSecurityGroupId<i> are added per
+        # PipelineInputs counts.
     }
 )
 
@@ -153,6 +158,10 @@ class PipelineInputs:
         use_spot_training: managed spot training; checkpoints go to S3.
         max_wait_seconds: spot only; defaults to ``max_runtime_seconds`` when None.
         cache_expire_after: ISO 8601 duration, used when ``enable_step_caching``.
+        feature_group_name: when set, an ``IngestFeatures`` step after Preprocess writes
+            the model's records into this feature group. It runs with its own role
+            (``${IngestionRoleArn}``), not network-isolated (it calls the Feature Store
+            runtime), in ``IngestionSecurityGroupId0..`` (its own security groups).
     """
 
     model_name: str
@@ -179,6 +188,8 @@ class PipelineInputs:
     sklearn_version: str = "1.4-2-py312"
     processing_volume_size_gb: int = 30
     training_volume_size_gb: int = 30
+    feature_group_name: str | None = None
+    ingestion_security_group_count: int = 0
 
     def problems(self) -> list[str]:
         """Return every problem with these inputs (empty when valid)."""
@@ -311,6 +322,10 @@ def _placeholder_values(inputs: PipelineInputs) -> dict[str, str]:
         values[f"SubnetId{i}"] = f"subnet-{_MARK}subnetid{i}"
     for i in range(inputs.security_group_count):
         values[f"SecurityGroupId{i}"] = f"sg-{_MARK}securitygroupid{i}"
+    if inputs.feature_group_name is not None:
+        values["IngestionRoleArn"] = f"arn:aws:iam::{acct}:role/{_MARK}-ingestionrolearn"
+        for i in range(inputs.ingestion_security_group_count):
+            values[f"IngestionSecurityGroupId{i}"] = f"sg-{_MARK}ingestionsecuritygroupid{i}"
     return values
 
 
@@ -358,6 +373,10 @@ def build_definition(inputs: PipelineInputs) -> BuiltDefinition:
     for name in used:
         if name.startswith("SubnetId"):
             descriptions[name] = f"ID of VPC subnet number {name[len('SubnetId') :]} for jobs"
+        elif name.startswith("IngestionSecurityGroupId"):
+            descriptions[name] = (
+                f"ID of the ingestion job's security group number {name[len('IngestionSecurityGroupId') :]}"
+            )
         elif name.startswith("SecurityGroupId"):
             descriptions[name] = f"ID of security group number {name[len('SecurityGroupId') :]}"
     return BuiltDefinition(body=body, substitutions={n: descriptions[n] for n in sorted(used)})
@@ -531,9 +550,17 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         "xgboost", inputs.region, inputs.xgboost_version, "inference"
     )
 
-    def processor(base_job_name: str, image_uri: str, instance_count: Any = p_proc_count) -> Any:
+    def processor(
+        base_job_name: str,
+        image_uri: str,
+        instance_count: Any = p_proc_count,
+        *,
+        job_role: str | None = None,
+        isolated: bool = inputs.enable_network_isolation,
+        groups: list[str] = security_groups,
+    ) -> Any:
         return ScriptProcessor(
-            role=role,
+            role=job_role or role,
             image_uri=image_uri,
             # Runs the one *.sh file the code input delivers, whatever its S3 key is
             # (CDK file assets are stored under a hash, not under run_step.sh).
@@ -552,8 +579,8 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
             sagemaker_session=session,
             env=dict(env) or None,
             network_config=NetworkConfig(
-                enable_network_isolation=inputs.enable_network_isolation,
-                security_group_ids=security_groups or None,
+                enable_network_isolation=isolated,
+                security_group_ids=groups or None,
                 subnets=subnets or None,
                 encrypt_inter_container_traffic=True,
             ),
@@ -622,6 +649,42 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
 
     def pre_out(name: str) -> Any:
         return step_pre.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    # ---- IngestFeatures (beside Train): the validated records into the feature group
+    steps_after_preprocess: list[Any] = []
+    if inputs.feature_group_name is not None:
+        ingest_step, ingest_outputs = STEP_OUTPUTS[STEP_INGEST]
+        ingestion_groups = [
+            ph[f"IngestionSecurityGroupId{i}"] for i in range(inputs.ingestion_security_group_count)
+        ]
+        step_ingest = ProcessingStep(
+            name=STEP_INGEST,
+            # Its own role (the only one that may write records) and its own security
+            # group; not network-isolated: it calls the Feature Store runtime through the
+            # VPC's interface endpoint. One instance: records go out concurrently.
+            step_args=processor(
+                f"{inputs.model_name}-ingest", sklearn_image, 1,
+                job_role=ph["IngestionRoleArn"], isolated=False, groups=ingestion_groups,
+            ).run(
+                code=ph["CodeUri"],
+                inputs=[source_input, schema_input,
+                        s3_in("raw", p_input, "/opt/ml/processing/input/raw")],
+                outputs=[
+                    s3_out(n, run_path(ingest_step, n), f"/opt/ml/processing/output/{n}")
+                    for n in ingest_outputs
+                ],
+                arguments=[
+                    PROCESSING_SOURCE_DIR, "ingest_features.py",
+                    "--input-dir", "/opt/ml/processing/input/raw",
+                    "--schema", schema_path,
+                    "--feature-group", inputs.feature_group_name,
+                    "--output-dir", "/opt/ml/processing/output/ingestion",
+                ],
+            ),
+            depends_on=[step_pre],
+            retry_policies=retry,
+        )  # fmt: skip
+        steps_after_preprocess.append(step_ingest)
 
     # ---- Train (built-in XGBoost, no script mode: it would upload at definition time)
     distributed = inputs.training_instance_count > 1
@@ -827,7 +890,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     pipeline = Pipeline(
         name=f"{inputs.model_name}-training",
         parameters=parameters,
-        steps=[step_pre, step_train, step_eval, step_check],
+        steps=[step_pre, *steps_after_preprocess, step_train, step_eval, step_check],
         sagemaker_session=session,
         mlflow_config=mlflow,
     )

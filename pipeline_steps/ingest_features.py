@@ -1,10 +1,11 @@
 """Feature ingestion step: write a model's prepared records into its feature group.
 
 Runs in the SageMaker scikit-learn processing image (boto3 ships there), in the stage's
-VPC with a path to the Feature Store runtime (an interface endpoint). Reads the records
-(CSV or Parquet under ``--input-dir``, the schema's own column names: what Preprocess
-validated), checks each record's event time (ISO-8601, as Feature Store takes it), and
-calls ``PutRecord`` for each, ``--concurrency`` at a time:
+VPC with a path to the Feature Store runtime (an interface endpoint), after Preprocess has
+validated the same data. Reads the model's raw data (CSV or Parquet under ``--input-dir``,
+with the schema's ``sourceColumns`` and ``derived`` columns, as Preprocess reads it),
+checks each record's event time (ISO-8601, as Feature Store takes it), and calls
+``PutRecord`` for each, ``--concurrency`` at a time:
 
 * throttling and transient service errors are retried with exponential back-off and full
   jitter, up to ``--max-attempts`` per record;
@@ -42,6 +43,8 @@ import pandas as pd
 from steplib import rawio
 from steplib.contract import Schema
 from steplib.errors import DataError, run_main
+from steplib.local_feature_store import ENVIRONMENT_VARIABLE as LOCAL_STORE_VARIABLE
+from steplib.local_feature_store import LocalFeatureStore
 from steplib.schema import load_schema
 
 LOG = logging.getLogger("pipeline_steps.ingest_features")
@@ -170,8 +173,8 @@ def ingest(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """The whole step; returns the summary it wrote."""
-    schema = load_schema(schema_path).as_written()
-    frame = rawio.read_raw(input_dir, schema)
+    schema = load_schema(schema_path)
+    frame = rawio.read_raw(input_dir, schema)  # the model's raw data, checked as Preprocess does
     source = rawio.describe_source(input_dir)
     batch = records(frame, schema, source)
     summary = put_all(
@@ -194,7 +197,11 @@ def ingest(
     return result
 
 
-def _client() -> Any:
+def _client(schema_path: Path) -> Any:
+    """The Feature Store runtime; under ``make local-run``, its local stand-in."""
+    local = os.environ.get(LOCAL_STORE_VARIABLE)
+    if local:
+        return LocalFeatureStore(Path(local), load_schema(schema_path))
     import boto3
 
     return boto3.client("sagemaker-featurestore-runtime")
@@ -202,7 +209,7 @@ def _client() -> Any:
 
 def main(argv: Sequence[str] | None = None, client: Any = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--input-dir", default="/opt/ml/processing/input/records")
+    p.add_argument("--input-dir", default="/opt/ml/processing/input/raw")
     p.add_argument("--schema", default="/opt/ml/processing/input/schema/schema.json")
     p.add_argument("--feature-group", required=True)
     p.add_argument("--output-dir", default="/opt/ml/processing/output/ingestion")
@@ -212,7 +219,7 @@ def main(argv: Sequence[str] | None = None, client: Any = None) -> None:
     args = p.parse_args(argv)
     ingest(
         Path(args.input_dir), Path(args.schema), args.feature_group, Path(args.output_dir),
-        client if client is not None else _client(), concurrency=args.concurrency,
+        client if client is not None else _client(Path(args.schema)), concurrency=args.concurrency,
         max_attempts=args.max_attempts, max_rejected=args.max_rejected,
     )  # fmt: skip
 

@@ -21,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from constructs.feature_group import (
     FeatureGroup,
+    FeatureGroupBase,
     OfflineStoreRole,
     OfflineStoreWorkgroup,
     share_catalog,
@@ -281,6 +282,11 @@ class DataStack(cdk.Stack):
                 feature_group.share_with_accounts(group.share_with_accounts)
             self.feature_groups[group.name] = feature_group
             self._feature_group_models[group.name] = model.name
+        self.ingestion_security_group: ec2.ISecurityGroup | None = None
+        if self.feature_groups:
+            self.ingestion_security_group = self.network.add_feature_store_runtime_endpoint(
+                [g.feature_group_arn for g in self.feature_groups.values()]
+            )
         shared = sorted({a for g in groups for a in g.share_with_accounts})
         if shared:
             share_catalog(self, "FeatureGroupDiscovery", shared)
@@ -318,6 +324,19 @@ class DataStack(cdk.Stack):
         )
         if self.mlflow is not None:
             publish("mlflow/app-arn", self.mlflow.app_arn, description="The stage's MLflow App")
+        if self.ingestion_security_group is not None:
+            publish(
+                "network/ingestion-security-group-id",
+                self.ingestion_security_group.security_group_id,
+                description="Security group of feature ingestion jobs",
+            )
+
+    def feature_group_of(self, model_name: str) -> FeatureGroup | None:
+        """The feature group a model's pipeline ingests into: the first configured for it."""
+        for name, model in self._feature_group_models.items():
+            if model == model_name:
+                return self.feature_groups[name]
+        return None
 
     def resources_for(self, scope: Construct) -> StageResources:
         """This stack's shared resources, imported into ``scope`` (a construct of another
@@ -391,6 +410,26 @@ class StageResources:
         if not self._data.handoff.has("mlflow/app-arn"):
             return None
         return MlflowApp.from_app_arn(self._holder, "Mlflow", self._read("mlflow/app-arn"))
+
+    @functools.cached_property
+    def ingestion_security_group(self) -> ec2.ISecurityGroup | None:
+        """Feature ingestion jobs' group; None when the stage has no feature group."""
+        if not self._data.handoff.has("network/ingestion-security-group-id"):
+            return None
+        return ec2.SecurityGroup.from_security_group_id(
+            self._holder, "IngestionSecurityGroup",
+            self._read("network/ingestion-security-group-id"), mutable=False,
+        )  # fmt: skip
+
+    def feature_group(self, model_name: str) -> FeatureGroupBase | None:
+        """The feature group ``model_name``'s pipeline ingests into, or None."""
+        group = self._data.feature_group_of(model_name)
+        if group is None:
+            return None
+        return FeatureGroupBase.from_feature_group_attributes(
+            self._holder, f"{pascal_case(model_name)}FeatureGroup",
+            feature_group_name=group.feature_group_name, encryption_key=self.data_key,
+        )  # fmt: skip
 
     def model_package_group(self, model_name: str) -> ModelPackageGroupBase:
         """The model package group of ``model_name`` (``KeyError`` if none)."""

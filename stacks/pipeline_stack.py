@@ -115,6 +115,10 @@ class ModelTrainingStack(cdk.NestedStack):
             ),
             xgboost_version=model.algorithm.version,
             mlflow_app=shared.mlflow_app,
+            feature_group=shared.feature_group(model.name),
+            ingestion_security_groups=(
+                [shared.ingestion_security_group] if shared.ingestion_security_group else []
+            ),
             schedule=(
                 scheduler.ScheduleExpression.expression(settings.schedule_expression, None)
                 if settings.schedule_expression

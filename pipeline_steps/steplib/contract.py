@@ -1115,3 +1115,10 @@ def gate_problems(problem_type: str, metric: Any, threshold: Any) -> list[Proble
         )
         return [Problem("threshold", threshold, reason, fix)]
     return []
+
+
+# --------------------------------------------------------------------------- local run
+
+#: Set by ``make local-run`` for the steps: the directory of its stand-in for the Feature
+#: Store runtime (``steplib.local_feature_store``), instead of AWS.
+LOCAL_FEATURE_STORE_VARIABLE = "MLOPS_LOCAL_FEATURE_STORE"

@@ -207,6 +207,41 @@ def test_job_instances_can_speak_encrypted_inter_container_traffic(
     assert {("tcp", 0, 65535), ("udp", 500, 500), ("50", None, None)} <= allowed
 
 
+def test_the_feature_store_runtime_is_reached_by_ingestion_jobs_only(
+    templates: dict[str, Any],
+) -> None:
+    """Only the ingestion job's group reaches the interface endpoint (HTTPS), and the
+    endpoint takes only record calls on the stage's feature groups by this account."""
+    template = templates["dev/Data"]
+    (endpoint,) = [
+        e["Properties"] for e in resources(template, "AWS::EC2::VPCEndpoint").values()
+        if e["Properties"].get("VpcEndpointType") == "Interface"
+    ]  # fmt: skip
+    assert endpoint["PrivateDnsEnabled"] is True
+    assert "sagemaker.featurestore-runtime" in json.dumps(endpoint["ServiceName"])
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert set(statement["Action"]) == {
+        "sagemaker:PutRecord", "sagemaker:GetRecord", "sagemaker:BatchGetRecord",
+        "sagemaker:DeleteRecord",
+    }  # fmt: skip
+    assert "feature-group/dev-breast-cancer-features" in json.dumps(statement["Resource"])
+    groups = resources(template, "AWS::EC2::SecurityGroup")
+    ingestion = next(k for k in groups if "IngestionSecurityGroup" in k)
+    endpoint_group = next(k for k in groups if "FeatureStoreEndpointSecurityGroup" in k)
+    ingress = [r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+               if r["Properties"]["GroupId"] == {"Fn::GetAtt": [endpoint_group, "GroupId"]}]  # fmt: skip
+    assert [(i["FromPort"], i["SourceSecurityGroupId"]) for i in ingress] == [
+        (443, {"Fn::GetAtt": [ingestion, "GroupId"]})
+    ]
+    egress = [r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupEgress").values()
+              if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ingestion, "GroupId"]}]  # fmt: skip
+    assert sorted(e["FromPort"] for e in egress) == [443, 443]
+    assert not any("CidrIp" in e for e in egress)
+    assert {
+        "DestinationPrefixListId" in e or "DestinationSecurityGroupId" in e for e in egress
+    } == {True}
+
+
 def stage_region(stage: str) -> str:
     return json.loads((ROOT / "cdk.json").read_text())["context"]["mlops"]["stages"][stage][
         "region"
@@ -228,7 +263,8 @@ def test_jobs_send_https_to_s3s_prefix_list_and_nowhere_else(
     assert "SecurityGroupEgress" not in group  # no inline (0.0.0.0/0) rule
     egress = [
         r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupEgress").values()
-    ]
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    ]  # fmt: skip
     assert egress and not any("CidrIp" in e or "CidrIpv6" in e for e in egress)
     outside = [e for e in egress if "DestinationSecurityGroupId" not in e]
     (lookup_id,) = resources(template, "Custom::S3PrefixList")
@@ -285,7 +321,10 @@ def test_two_stages_cannot_both_own_one_accounts_job_log_groups() -> None:
 
 
 def test_the_s3_endpoint_reaches_only_this_accounts_buckets(templates: dict[str, Any]) -> None:
-    (endpoint,) = resources(templates["dev/Data"], "AWS::EC2::VPCEndpoint").values()
+    (endpoint,) = [
+        e for e in resources(templates["dev/Data"], "AWS::EC2::VPCEndpoint").values()
+        if e["Properties"].get("VpcEndpointType", "Gateway") == "Gateway"
+    ]  # fmt: skip
     statements = endpoint["Properties"]["PolicyDocument"]["Statement"]
     assert {s["Sid"] for s in statements} == {"CdkAssets", "EcrImageLayers", "StageBuckets"}
     for statement in statements:

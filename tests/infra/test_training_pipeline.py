@@ -8,6 +8,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk.assertions import Template
 from cdk_helpers import make_app, mlops_config
 
 import app as platform_app
@@ -239,3 +240,64 @@ def test_the_role_reads_its_asset_objects_and_prefixes_only(templates: dict[str,
     assert "assets-${AWS::AccountId}-us-east-1/*" not in text  # not the whole asset bucket
     kms = [s for s in statements if any(a in _actions([s]) for a in ("kms:Decrypt",))]
     assert kms and all(s["Condition"]["StringEquals"]["kms:ViaService"] for s in kms)
+
+
+def _policy_of(template: dict[str, Any], role_part: str) -> list[dict[str, Any]]:
+    (policy,) = [
+        r for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Policy" and role_part in k
+    ]  # fmt: skip
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def test_only_the_ingestion_jobs_role_may_write_records(templates: dict[str, Any]) -> None:
+    template = templates[_nested("dev")]
+    ingestion = _policy_of(template, "IngestionRole")
+    writes = [s for s in ingestion if "sagemaker:PutRecord" in _actions([s])]
+    assert writes and all(
+        "feature-group/dev-breast-cancer-features" in json.dumps(s["Resource"]) for s in writes
+    )
+    assert not [a for a in _actions(ingestion) if a.startswith("sagemaker:Create")]
+    execution = _role_statements(template)
+    assert not [a for a in _actions(execution) if "Record" in a]
+    (passing,) = [s for s in execution if s.get("Sid") == "PassIngestionRoleToItsJob"]
+    assert "IngestionRole" in json.dumps(passing["Resource"])
+    for statement in ingestion:  # nothing broader, as for the execution role
+        actions = _actions([statement])
+        assert not any(a.endswith(":*") for a in actions), actions
+        if statement["Resource"] == "*":
+            assert all(
+                a in {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+                or a.startswith("ec2:") for a in actions
+            ), actions  # fmt: skip
+
+
+def test_the_ingestion_step_is_the_one_job_with_a_network(templates: dict[str, Any]) -> None:
+    body, values = _pipeline(templates[_nested("dev")])["Properties"]["PipelineDefinition"][
+        "PipelineDefinitionBody"
+    ]["Fn::Sub"]
+    steps = {s["Name"]: s for s in json.loads(body.replace("${!", "${"))["Steps"]}
+    ingest = steps["IngestFeatures"]
+    assert ingest["DependsOn"] == ["Preprocess"]
+    arguments = ingest["Arguments"]
+    assert arguments["RoleArn"] == "${IngestionRoleArn}"
+    assert arguments["NetworkConfig"]["EnableNetworkIsolation"] is False
+    assert arguments["NetworkConfig"]["VpcConfig"]["SecurityGroupIds"] == [
+        "${IngestionSecurityGroupId0}"
+    ]
+    assert "IngestionSecurityGroupId0" in values and "IngestionRoleArn" in values
+    for name in ("Preprocess", "Evaluate"):
+        assert steps[name]["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is True
+        assert steps[name]["Arguments"]["RoleArn"] == "${ExecutionRoleArn}"
+    assert steps["Train"]["Arguments"]["EnableNetworkIsolation"] is True
+
+
+def test_a_model_without_a_feature_group_has_no_ingestion(synth: Any) -> None:
+    config = mlops_config()
+    config["defaultStages"] = ["dev"]
+    config["featureGroups"] = []
+    stage = synth(config)["dev"]
+    nested = stage.training.node.find_child("BreastCancerTraining")
+    template = Template.from_stack(nested).to_json()
+    assert "IngestFeatures" not in json.dumps(template)
+    assert not [k for k in template["Resources"] if "IngestionRole" in k]

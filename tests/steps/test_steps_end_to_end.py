@@ -17,6 +17,26 @@ from mlops.pipeline_definition import registered_object_patterns
 
 MODELS = ("breast-cancer", "diabetes")
 STEPS_RUN = ["Preprocess", "Train", "Evaluate", "CheckQuality", "RegisterModel"]
+#: Models of the default config with a feature group: their records are ingested too.
+WITH_FEATURE_GROUP = {"breast-cancer": "dev-breast-cancer-features"}
+
+
+def steps_run(model: str) -> list[str]:
+    if model in WITH_FEATURE_GROUP:
+        return ["Preprocess", "IngestFeatures", *STEPS_RUN[1:]]
+    return STEPS_RUN
+
+
+def test_the_ingestion_step_wrote_every_record_into_the_feature_group(local_run):
+    summary = json.loads(
+        (job(local_run["work"], "breast-cancer", "IngestFeatures")
+         / "processing/output/ingestion/summary.json").read_text()
+    )  # fmt: skip
+    assert summary["feature_group"] == WITH_FEATURE_GROUP["breast-cancer"]
+    assert (summary["rows_read"], summary["written"], summary["rejected"]) == (569, 569, 0)
+    (store,) = (local_run["work"] / "breast-cancer").rglob("dev-breast-cancer-features.jsonl")
+    lines = store.read_text().splitlines()
+    assert len(lines) == 569 and json.loads(lines[0])["diagnosis"] in ("benign", "malignant")
 
 
 def test_local_run_executes_the_synthesized_definitions(local_run):
@@ -26,11 +46,12 @@ def test_local_run_executes_the_synthesized_definitions(local_run):
     assert "synthesizing stage dev" in out
     assert "LOCAL RUN SUMMARY" in out and "RESULT: OK" in out
     for model in MODELS:
-        for number, step in enumerate(STEPS_RUN, 1):
+        steps = steps_run(model)
+        for number, step in enumerate(steps, 1):
             assert f"[{model}] {number}. {step}: succeeded" in out, (model, step)
         row = local_run["summary"][model]
         assert row["status"] == "Succeeded" and row["error"] == ""
-        assert [s["name"] for s in row["steps"]] == STEPS_RUN
+        assert [s["name"] for s in row["steps"]] == steps
 
 
 def test_breast_cancer_auc_and_layout(local_run):
