@@ -32,6 +32,18 @@ FEATURE_DEFINITION_TYPES = ("Integral", "Fractional", "String")
 METRICS_NAMESPACE = "AWS/SageMaker"
 
 
+def offline_store_table_arns(stack: cdk.Stack, table: str) -> list[str]:
+    """The Glue catalog, the offline-store database and ``table`` (a name or a pattern):
+    what a Glue table's readers and writers are granted on."""
+    return [
+        stack.format_arn(service="glue", resource="catalog"),
+        stack.format_arn(service="glue", resource="database", resource_name=OFFLINE_STORE_DATABASE),
+        stack.format_arn(
+            service="glue", resource="table", resource_name=f"{OFFLINE_STORE_DATABASE}/{table}"
+        ),
+    ]
+
+
 class OfflineStoreRole(Construct):
     """The role Feature Store assumes to write offline stores into ``bucket`` under
     ``prefix`` and to keep their Glue tables, one per stage.
@@ -66,13 +78,7 @@ class OfflineStoreRole(Construct):
                     "glue:GetDatabase", "glue:CreateDatabase", "glue:GetTable",
                     "glue:CreateTable", "glue:UpdateTable", "glue:GetPartitions",
                 ],
-                resources=[
-                    stack.format_arn(service="glue", resource="catalog"),
-                    stack.format_arn(service="glue", resource="database",
-                                     resource_name=OFFLINE_STORE_DATABASE),
-                    stack.format_arn(service="glue", resource="table",
-                                     resource_name=f"{OFFLINE_STORE_DATABASE}/{table_prefix}*"),
-                ],
+                resources=offline_store_table_arns(stack, f"{table_prefix}*"),
             )
         )  # fmt: skip
         policy = default_policy_resource(self.role)
@@ -166,13 +172,7 @@ class FeatureGroupBase(Construct):
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
-                resources=[
-                    stack.format_arn(service="glue", resource="catalog"),
-                    stack.format_arn(service="glue", resource="database",
-                                     resource_name=OFFLINE_STORE_DATABASE),
-                    stack.format_arn(service="glue", resource="table",
-                                     resource_name=f"{OFFLINE_STORE_DATABASE}/{self.offline_store_table}"),
-                ],
+                resources=offline_store_table_arns(stack, self.offline_store_table),
             )
         )  # fmt: skip
         grant_prefix(grantee, self.offline_store_bucket, self.offline_store_prefix)
