@@ -305,6 +305,47 @@ def check(args: argparse.Namespace) -> int:
     return EXIT_USAGE if failed else 0
 
 
+# --------------------------------------------------------------------------- lock
+
+
+def lock_feature_groups(args: argparse.Namespace) -> int:
+    """Records the configured feature groups as deployed, for the stages given (all by
+    default): run it after ``cdk deploy`` of those stages."""
+    from mlops import feature_lock
+    from mlops.config import ConfigError, load_config
+    from pipeline_steps.steplib import contract
+
+    root = Path(args.project_root).resolve()
+    _, doc = read_cdk_json(root / "cdk.json")
+    try:
+        config = load_config(doc.get("context", {}).get("mlops"), project_root=root)
+    except ConfigError as error:
+        raise AddModelError(f"config:\n{error}") from None
+    stages = args.stage or list(config.stages)
+    unknown = [s for s in stages if s not in config.stages]
+    if unknown:
+        raise AddModelError(f"--stage: no stage named {unknown}; stages are {list(config.stages)}")
+    path = root / feature_lock.LOCK_FILE
+    locked = feature_lock.read(path)
+    models = {m.name: m for m in config.models}
+    for stage in stages:
+        entries = {}
+        for group in config.feature_groups:
+            model = models[group.model]
+            schema = contract.parse_schema(
+                json.loads((root / model.schema_file).read_text()), model.schema_file
+            )
+            entries[group.name] = feature_lock.definition(
+                schema, online_store=group.online_store,
+                online_storage_type=group.online_storage_type, offline_store=group.offline_store,
+            )  # fmt: skip
+        locked[stage] = entries
+    feature_lock.write(path, locked)
+    print(f"{feature_lock.LOCK_FILE}: {', '.join(stages)} locked "
+          f"({len(config.feature_groups)} feature group(s) each); commit it")  # fmt: skip
+    return 0
+
+
 # --------------------------------------------------------------------------- the command
 
 
@@ -369,6 +410,16 @@ def parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
     chk.set_defaults(run=check)
+    lock = verbs.add_parser(
+        "lock-feature-groups",
+        help="record the configured feature groups as deployed (after cdk deploy)",
+        description="Writes feature-groups.lock.json: each stage's feature group definitions "
+        "as deployed. Synth then refuses a config change that would make CloudFormation "
+        "replace a group (removed, renamed or retyped features, a changed record id, event "
+        "time or store). Run it after deploying, and commit the file.",
+    )
+    lock.add_argument("--stage", action="append", default=[], help="only this stage (repeatable)")
+    lock.set_defaults(run=lock_feature_groups)
     return p
 
 

@@ -622,9 +622,12 @@ def _check_models(config: PlatformConfig, root: Path, documents: Mapping[str, An
     """The contract's checks of each model: its schema file, its fit with the model's
     settings, its hyperparameters (with the schema's classes) and its quality gate."""
     problems: list[str] = []
+    schemas: dict[str, contract.Schema] = {}
     for index, model in enumerate(config.models):
         where = f"models[{index}:{model.name}]"
         schema = _load_schema(model, f"{where}.schemaFile", root, problems, documents)
+        if schema is not None:
+            schemas[model.name] = schema
         classes = schema.classes if schema is not None else ()
         if schema is not None:
             if schema.target_name != model.target_column:
@@ -648,6 +651,39 @@ def _check_models(config: PlatformConfig, root: Path, documents: Mapping[str, An
             p.render(f"{where}.qualityGate.")
             for p in contract.gate_problems(model.problem_type, gate.metric, gate.threshold)
         ]
+    return problems + _feature_lock_problems(config, root, schemas)
+
+
+def _feature_lock_problems(
+    config: PlatformConfig, root: Path, schemas: Mapping[str, contract.Schema]
+) -> list[str]:
+    """Changes that would make CloudFormation replace a deployed feature group (see
+    :mod:`mlops.feature_lock`)."""
+    from mlops import feature_lock
+
+    locked = feature_lock.read(root / feature_lock.LOCK_FILE)
+    problems = []
+    for index, group in enumerate(config.feature_groups):
+        schema = schemas.get(group.model)
+        if schema is None:
+            continue
+        proposed = feature_lock.definition(
+            schema, online_store=group.online_store,
+            online_storage_type=group.online_storage_type, offline_store=group.offline_store,
+        )  # fmt: skip
+        for stage in config.stages:
+            deployed = locked.get(stage, {}).get(group.name)
+            if deployed is None:
+                continue
+            for change in feature_lock.replacing_changes(deployed, proposed):
+                problems.append(
+                    f"featureGroups[{index}:{group.name}]: stage {stage}: {change}: "
+                    "CloudFormation would replace the deployed feature group (a new, empty "
+                    f"group; see {feature_lock.LOCK_FILE}). Fix: add features under new "
+                    "names instead (added features keep the group), or give the group a new "
+                    "name and retire the old one; after a deliberate replacement, run "
+                    "`mlops lock-feature-groups`"
+                )
     return problems
 
 

@@ -197,3 +197,76 @@ def test_the_construct_refuses_what_feature_store_would() -> None:
         FeatureGroup(stack, "B", feature_group_name="b", record_identifier="id",
                      event_time_feature="t", features={"id": "Text", "t": "String"},
                      encryption_key=key)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- schema safety
+
+
+@pytest.fixture
+def locked_project(tmp_path: Any) -> Any:
+    """A project whose dev and prod feature groups are locked as deployed."""
+    import shutil
+
+    from mlops import cli
+
+    shutil.copy(ROOT / "cdk.json", tmp_path / "cdk.json")
+    shutil.copytree(ROOT / "data" / "schemas", tmp_path / "data" / "schemas")
+    assert cli.main(["--project-root", str(tmp_path), "lock-feature-groups",
+                     "--stage", "dev", "--stage", "prod"]) == 0  # fmt: skip
+    return tmp_path
+
+
+def _edit_schema(project: Any, edit: Any) -> None:
+    path = project / "data/schemas/breast-cancer.json"
+    schema = json.loads(path.read_text())
+    edit(schema)
+    path.write_text(json.dumps(schema))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s["features"].pop(0), "features removed or renamed: ['mean_radius']"),
+        (lambda s: s["features"][0].update(name="radius_mean"), "removed or renamed: ['mean_radius']"),
+        (lambda s: s["features"][1].update(type="categorical"),
+         "features retyped: ['mean_texture Fractional -> String']"),
+        (lambda s: s.update(recordIdColumn="id"), "record identifier 'record_id' -> 'id'"),
+    ],
+)  # fmt: skip
+def test_a_change_that_would_replace_a_deployed_group_is_refused(
+    locked_project: Any, edit: Any, message: str
+) -> None:
+    _edit_schema(locked_project, edit)
+    raw = json.loads((locked_project / "cdk.json").read_text())["context"]["mlops"]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, project_root=locked_project)
+    text = str(caught.value)
+    assert message in text and "featureGroups[0:breast-cancer-features]: stage dev" in text
+    assert "stage prod" in text and "stage staging" not in text  # staging is not locked
+    assert "add features under new names" in text
+
+
+def test_added_features_and_store_settings_that_update_in_place_pass(locked_project: Any) -> None:
+    _edit_schema(
+        locked_project, lambda s: s["features"].append({"name": "extra", "type": "numeric"})
+    )
+    raw = json.loads((locked_project / "cdk.json").read_text())["context"]["mlops"]
+    raw["featureGroups"][0]["onlineTtlDays"] = 30  # TTL and throughput update in place
+    parse_config(raw, project_root=locked_project)
+    raw["featureGroups"][0]["onlineStore"] = False
+    raw["featureGroups"][0].pop("onlineTtlDays")
+    with pytest.raises(ConfigError, match="online store True -> False"):
+        parse_config(raw, project_root=locked_project)
+
+
+def test_the_lock_records_each_stage_and_no_lock_means_nothing_deployed(
+    locked_project: Any,
+) -> None:
+    locked = json.loads((locked_project / "feature-groups.lock.json").read_text())
+    assert sorted(locked) == ["dev", "prod"]
+    entry = locked["dev"]["breast-cancer-features"]
+    assert entry["recordIdentifier"] == "record_id" and entry["features"]["diagnosis"] == "String"
+    (locked_project / "feature-groups.lock.json").unlink()
+    _edit_schema(locked_project, lambda s: s["features"].pop(0))
+    parse_config(json.loads((locked_project / "cdk.json").read_text())["context"]["mlops"],
+                 project_root=locked_project)  # fmt: skip
