@@ -67,31 +67,34 @@ def point_in_time_sql(
             label is one of ``features``.
         dialect: ``athena`` or ``duckdb``.
 
-    Returns one row per entity row: record id, as-of time (named as the feature group's
-    event time), the label (if any), the features.
+    Returns one row per entity row, ordered by record id and as-of time: record id, as-of
+    time (named as the feature group's event time), the label (if any), the features.
     """
     ts = TIMESTAMP_OF[dialect].format
     rid, et, at = _quote(record_id), _quote(event_time), _quote(entity_time)
     feature_list = ", ".join(f"c.{_quote(f)}" for f in features)
     label_column = f"e.{_quote(label)}, " if label else ""
-    return f"""WITH entities AS (
-  SELECT e.*, ROW_NUMBER() OVER () AS "__entity_row" FROM {_quote(entity_table)} e
+    # Keyed by (record id, as-of time), not by a row number: Athena (Trino) may evaluate
+    # a CTE once per reference, and an unordered ROW_NUMBER() need not agree with itself.
+    return f"""WITH asked AS (
+  SELECT DISTINCT {rid}, {at} FROM {_quote(entity_table)}
 ),
 candidates AS (
-  SELECT e."__entity_row", f.*,
+  SELECT a.{rid} AS "__asked_id", a.{at} AS "__asked_at", f.*,
     ROW_NUMBER() OVER (
-      PARTITION BY e."__entity_row"
+      PARTITION BY a.{rid}, a.{at}
       ORDER BY {ts(f"f.{et}")} DESC, f.{_quote(WRITE_TIME)} DESC, f.{_quote(API_INVOCATION_TIME)} DESC
     ) AS "__rank"
-  FROM entities e
+  FROM asked a
   JOIN {_quote(feature_table)} f
-    ON f.{rid} = e.{rid}
-   AND {ts(f"f.{et}")} <= {ts(f"e.{at}")}
-   AND f.{_quote(WRITE_TIME)} <= {ts(f"e.{at}")}
+    ON f.{rid} = a.{rid}
+   AND {ts(f"f.{et}")} <= {ts(f"a.{at}")}
+   AND f.{_quote(WRITE_TIME)} <= {ts(f"a.{at}")}
 )
 SELECT e.{rid}, e.{at} AS {et}, {label_column}{feature_list}
-FROM entities e
+FROM {_quote(entity_table)} e
 LEFT JOIN candidates c
-  ON c."__entity_row" = e."__entity_row" AND c."__rank" = 1 AND NOT c.{_quote(IS_DELETED)}
-ORDER BY e."__entity_row"
+  ON c."__asked_id" = e.{rid} AND c."__asked_at" = e.{at} AND c."__rank" = 1
+ AND NOT c.{_quote(IS_DELETED)}
+ORDER BY e.{rid}, e.{at}
 """
