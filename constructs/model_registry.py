@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 
 from constructs import Construct
+from constructs.log_groups import handler_log_group
 from constructs.nag import (
     INLINE_POLICY,
     INLINE_POLICY_REASON,
@@ -191,12 +192,8 @@ class ModelVersionCleanup(Construct):
         """
         super().__init__(scope, id)
         stack = cdk.Stack.of(self)
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=encryption_key,
-            retention=log_retention,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
+        log_group = handler_log_group(
+            self, "Logs", encryption_key=encryption_key, retention=log_retention
         )
         # Lambda does not pass aws:SourceAccount/SourceArn when it assumes a role.
         role = iam.Role(

@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 
 from constructs import Construct
+from constructs.log_groups import handler_log_group
 from constructs.nag import (
     IAM_WILDCARDS,
     INLINE_POLICY,
@@ -171,12 +172,8 @@ class PrivateNetwork(Construct):
         """
         stack = cdk.Stack.of(self)
         name = f"com.amazonaws.{stack.region}.s3"
-        log_group = logs.LogGroup(
-            self,
-            "S3PrefixListLookupLogs",
-            encryption_key=encryption_key,
-            retention=log_retention,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
+        log_group = handler_log_group(
+            self, "S3PrefixListLookupLogs", encryption_key=encryption_key, retention=log_retention
         )
         lookup = cr.AwsCustomResource(
             self,

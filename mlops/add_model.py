@@ -157,10 +157,11 @@ def problem_type(
             )
         chosen, why = given, "given with --problem-type"
         if given == contract.REGRESSION and not numeric:
+            first = target.get("numbers", {}).get("first_text")
+            where = f" ({first[1]!r} on data row {first[0]})" if first else ""
             raise AddModelError(
-                f"--problem-type regression: the target {name!r} is not numeric "
-                f"({target['numbers']['first_text'][1]!r} on data row "
-                f"{target['numbers']['first_text'][0]}). Fix: choose a classification type"
+                f"--problem-type regression: the target {name!r} is not numeric{where}. "
+                "Fix: choose a classification type"
             )
         if given == contract.BINARY and distinct != 2:
             raise AddModelError(

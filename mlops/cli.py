@@ -5,6 +5,8 @@ Verbs:
                                                check them end to end, then write them
   check [--model NAME]                         config, schema and Preprocess's data checks
                                                on the local data, without training
+  lock-feature-groups [--stage NAME]           record the feature groups as deployed
+                                               (feature-groups.lock.json)
 
 Both run the step scripts' own code on the data (``pipeline_steps/``, in the steps venv, as
 local-run does), so what passes here passes Preprocess. Exit codes: 0 done, 2 a mistake in
@@ -59,8 +61,18 @@ def run_step(steps_python: Path, script: str, *args: str) -> dict:
 
 
 def read_cdk_json(path: Path) -> tuple[str, dict]:
-    text = path.read_text(encoding="utf-8")
-    return text, json.loads(text)
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = json.loads(text)
+    except FileNotFoundError:
+        raise AddModelError(
+            f"{path}: no such file. Fix: run from the project (or restore it)"
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise AddModelError(f"{path}: not valid JSON ({error}). Fix: repair it") from None
+    if not isinstance(doc.get("context", {}).get("mlops"), dict):
+        raise AddModelError(f"{path}: no context.mlops object. Fix: restore it from the repository")
+    return text, doc
 
 
 def _entry_text(entry: dict, indent: str) -> str:
@@ -121,39 +133,32 @@ def _write_atomically(path: Path, text: str) -> None:
 # --------------------------------------------------------------------------- add-model
 
 
-def _data_files(data: Path) -> list[Path]:
-    if data.is_file():
-        return [data]
-    return sorted(
-        p for p in data.rglob("*")
-        if p.is_file() and not p.name.startswith((".", "_"))
-        and p.name.lower().endswith((".csv", ".csv.gz", ".parquet", ".pq"))
-    )  # fmt: skip
-
-
-def _place_data(data: Path, target_dir: Path, link: bool) -> list[Path]:
-    """Copies (or links) the data files into ``target_dir`` by way of a staging directory,
-    so a failure leaves the old directory as it was."""
+def _place_data(data: Path, files: list[Path], target_dir: Path, link: bool) -> list[Path]:
+    """Copies (or links) ``files`` (the data files the profile read under ``data``) into
+    ``target_dir`` by way of a staging directory, so a failure leaves the old directory
+    as it was."""
     data = data.resolve()
     if target_dir.resolve() == data or data.is_relative_to(target_dir.resolve()):
-        return _data_files(data)  # already in place
+        return files  # already in place
     staging = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=f".{target_dir.name}."))
+    placed = []
     try:
         base = data if data.is_dir() else data.parent
-        for file in _data_files(data):
-            dest = staging / file.relative_to(base)
+        for file in files:
+            dest = staging / file.resolve().relative_to(base)
             dest.parent.mkdir(parents=True, exist_ok=True)
             if link:
-                dest.symlink_to(file)
+                dest.symlink_to(file.resolve())
             else:
                 shutil.copy2(file, dest)
+            placed.append(target_dir / dest.relative_to(staging))
         if target_dir.exists():
             shutil.rmtree(target_dir)
         staging.rename(target_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return _data_files(target_dir)
+    return placed
 
 
 def add_model(args: argparse.Namespace) -> int:
@@ -212,7 +217,8 @@ def add_model(args: argparse.Namespace) -> int:
     # Everything checked: write the data, then the schema, then cdk.json (each atomic).
     raw_dir = root / LOCAL_RAW / entry["dataPrefix"].rstrip("/")
     raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    placed = _place_data(data, raw_dir, args.link)
+    files = [Path(f) for f in profile["files"]]  # as Preprocess's reader lists them
+    placed = _place_data(data, files, raw_dir, args.link)
     _write_atomically(root / entry["schemaFile"], json.dumps(proposal.schema, indent=2) + "\n")
     _write_atomically(cdk_json, new_text)
     _print_summary(proposal, cv, threshold, entry, placed, root)

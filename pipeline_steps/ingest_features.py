@@ -81,6 +81,10 @@ class Summary:
 def records(frame: pd.DataFrame, schema: Schema, source: str) -> list[list[dict[str, str]]]:
     """The frame's rows as ``PutRecord`` records, one per record id and event time (the
     last row wins); raises :class:`DataError` naming the line of a bad event time."""
+    ids = frame[schema.record_id_column]
+    if ids.isna().any():
+        row = int(ids.isna().to_numpy().nonzero()[0][0])
+        raise DataError(source, schema.record_id_column, f"data row {row + 1}: no record id")
     times = frame[schema.event_time_column]
     for index, value in enumerate(times):
         if not isinstance(value, str) or not EVENT_TIME.fullmatch(value):

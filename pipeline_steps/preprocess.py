@@ -50,6 +50,9 @@ LOG = logging.getLogger("pipeline_steps.preprocess")
 #: Training rows kept as the drift baseline (baseline.parquet, statistics.json): a seeded
 #: sample when the training split is larger. 100k rows pin deciles and KS far below noise.
 BASELINE_SAMPLE_ROWS = 100_000
+#: The split's shares (the pipeline passes none, so these are what runs).
+VALIDATION_FRACTION = 0.15
+TEST_FRACTION = 0.15
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -61,8 +64,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--problem-type", required=True)
     p.add_argument("--output-dir", default="/opt/ml/processing/output")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--validation-fraction", type=float, default=0.15)
-    p.add_argument("--test-fraction", type=float, default=0.15)
+    p.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION)
+    p.add_argument("--test-fraction", type=float, default=TEST_FRACTION)
     p.add_argument(
         "--train-shards", type=int, default=1, help="training files (one per training instance)"
     )
@@ -113,8 +116,8 @@ def check_data(
     schema_path: Path,
     problem_type: str,
     seed: int = 42,
-    validation_fraction: float = 0.15,
-    test_fraction: float = 0.15,
+    validation_fraction: float = VALIDATION_FRACTION,
+    test_fraction: float = TEST_FRACTION,
     timings: dict | None = None,
 ) -> CheckedData:
     """Every check this step makes of the schema and the raw data, and the seeded split;
@@ -147,8 +150,8 @@ def preprocess(
     problem_type: str,
     output_dir: Path,
     seed: int = 42,
-    validation_fraction: float = 0.15,
-    test_fraction: float = 0.15,
+    validation_fraction: float = VALIDATION_FRACTION,
+    test_fraction: float = TEST_FRACTION,
     train_shards: int = 1,
     host: tuple[int, int] = (0, 1),
 ) -> dict:

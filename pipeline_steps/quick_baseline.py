@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
 from evaluate import predict_matrix
-from preprocess import check_data
+from preprocess import TEST_FRACTION, VALIDATION_FRACTION, check_data
 from steplib import metrics, transform
 from steplib.contract import REGRESSION, gate_metric
 from steplib.errors import DataError, run_main
@@ -101,7 +101,7 @@ def baseline(
     on_splits = []
     for split_seed in range(SPLITS):
         _, _, test_idx = transform.split_indices(
-            strata, problem_type, split_seed, 0.15, 0.15, source
+            strata, problem_type, split_seed, VALIDATION_FRACTION, TEST_FRACTION, source
         )
         on_splits.append(
             float(metrics.point_metrics(problem_type, labels[test_idx], held_out_pred[test_idx])[metric])

@@ -279,11 +279,14 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def steps(monkeypatch: pytest.MonkeyPatch, project: Path) -> dict[str, Any]:
     """The step scripts stubbed: ``profile`` and ``baseline`` are what they print, or an
     exception they raise."""
     outputs: dict[str, Any] = {
-        "profile_data.py": profile(col("x"), text("y", ["a", "b"])),
+        "profile_data.py": {
+            **profile(col("x"), text("y", ["a", "b"])),
+            "files": [str(project / "in.csv")],
+        },
         "quick_baseline.py": {
             "metric": "auc",
             "folds": [0.9, 0.95, 0.92],
@@ -386,3 +389,18 @@ def test_config_checks_a_schema_document_in_place_of_its_file(project: Path) -> 
     raw["models"][0] = {**raw["models"][0], "schemaFile": "data/schemas/not-yet.json"}
     doc = json.loads((ROOT / "data/schemas/breast-cancer.json").read_text())
     parse_config(raw, project_root=project, schema_documents={"data/schemas/not-yet.json": doc})
+
+
+def test_regression_on_a_boolean_target_is_named_not_a_crash() -> None:
+    flags = col("y", storage="bool", distinct=2, values=["false", "true"])
+    with pytest.raises(AddModelError, match=r"the target 'y' is not numeric\. Fix"):
+        propose(profile(col("x"), flags), problem=contract.REGRESSION)
+
+
+@pytest.mark.parametrize(("text", "message"), [("{", "not valid JSON"), ("{}", "no context.mlops")])
+def test_a_broken_cdk_json_is_named(
+    project: Path, steps: dict, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    (project / "cdk.json").write_text(text)
+    assert _add(project, "model-a", "--data", str(project / "in.csv"), "--target", "y") == 2
+    assert message in capsys.readouterr().err

@@ -148,6 +148,12 @@ def test_an_event_time_feature_store_would_refuse_names_the_row(files, bad) -> N
     assert not (files / "out").exists()
 
 
+def test_a_record_without_an_id_names_its_row(files) -> None:
+    ROWS.assign(record_id=["r1", None, "r3"]).to_csv(files / "in" / "records.csv", index=False)
+    with pytest.raises(DataError, match=r"column 'record_id'.*data row 2: no record id"):
+        _run(files, _client())
+
+
 def test_a_type_mismatch_names_file_line_and_column(files) -> None:
     ROWS.assign(x=["1.5", "lots", "3"]).to_csv(files / "in" / "records.csv", index=False)
     with pytest.raises(DataError, match=r"records.csv.*'x'.*lots"):
