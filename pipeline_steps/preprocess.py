@@ -1,8 +1,9 @@
 """Preprocessing step: validate raw data, split it, fit the transform, write training inputs.
 
 Runs in the SageMaker scikit-learn processing image (see containers.json). Reads raw CSV or
-Parquet (one file or every file under the input prefix), validates it against the model's
-schema, makes a seeded (stratified for classification) train/validation/test split, fits
+Parquet (one file or every file under the input prefix) or, with ``--written-layout``, a
+file the platform wrote (the training-set step's ``training-set.csv``: the schema's own
+names, the record id and event time as columns), validates it against the model's schema, makes a seeded (stratified for classification) train/validation/test split, fits
 the feature transform on the training rows, and writes:
 
 * ``train/train.csv`` (or ``--train-shards`` numbered parts, so that each training instance
@@ -71,6 +72,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--resource-config", default=str(cluster.RESOURCE_CONFIG))
     p.add_argument(
+        "--written-layout",
+        action="store_true",
+        help="the input is a file the platform wrote (schema names, record id and event time "
+        "as columns: the training-set step's output), not raw files",
+    )
+    p.add_argument(
         "--check-only",
         action="store_true",
         help="run the schema and data checks and the split only; print a JSON summary, "
@@ -119,14 +126,19 @@ def check_data(
     validation_fraction: float = VALIDATION_FRACTION,
     test_fraction: float = TEST_FRACTION,
     timings: dict | None = None,
+    written_layout: bool = False,
 ) -> CheckedData:
     """Every check this step makes of the schema and the raw data, and the seeded split;
-    nothing is written (``--check-only``, and ``mlops check``, run just this)."""
+    nothing is written (``--check-only``, and ``mlops check``, run just this).
+
+    ``written_layout``: the input is a file the platform wrote, read with
+    :meth:`Schema.as_written`; when left out, raw files as the schema describes them.
+    """
     timings = {} if timings is None else timings
     t = time.perf_counter()
     schema = load_schema(schema_path)
     check_problem_type(schema, problem_type, str(schema_path))
-    table = rawio.read_table(input_dir, schema)
+    table = rawio.read_table(input_dir, schema.as_written() if written_layout else schema)
     frame = table.to_pandas()
     timings["read_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -154,18 +166,21 @@ def preprocess(
     test_fraction: float = TEST_FRACTION,
     train_shards: int = 1,
     host: tuple[int, int] = (0, 1),
+    written_layout: bool = False,
 ) -> dict:
     """Run the whole step; returns a summary (row counts, timings). See the module docstring.
 
     ``host`` is ``(index, count)`` of this instance (see :func:`steplib.cluster.current_host`).
+    ``written_layout``: as for :func:`check_data`.
     """
     if train_shards < 1:
         raise DataError("--train-shards", None, f"got {train_shards}; must be 1 or more")
     leader = host[0] == 0
     timings = {}
     checked = check_data(
-        input_dir, schema_path, problem_type, seed, validation_fraction, test_fraction, timings
-    )
+        input_dir, schema_path, problem_type, seed, validation_fraction, test_fraction, timings,
+        written_layout,
+    )  # fmt: skip
     schema, table, frame, source = checked.schema, checked.table, checked.frame, checked.source
     train_idx, val_idx, test_idx = checked.train_idx, checked.val_idx, checked.test_idx
     t = time.perf_counter()
@@ -246,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.check_only:
         checked = check_data(
             Path(args.input_dir), Path(args.schema), args.problem_type, args.seed,
-            args.validation_fraction, args.test_fraction,
+            args.validation_fraction, args.test_fraction, written_layout=args.written_layout,
         )  # fmt: skip
         print(json.dumps(checked.summary()))
         return
@@ -260,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.test_fraction,
         args.train_shards,
         cluster.current_host(Path(args.resource_config)),
+        args.written_layout,
     )
 
 

@@ -6,17 +6,26 @@ group's definition as the platform derives it from the schema
 (:func:`steplib.contract.feature_definitions`: known names, the record id and event time
 present, Fractional values parse as numbers) and appended to ``<group>.jsonl``. A record
 that fails is refused with Feature Store's error code (``ValidationError``).
+
+Each line also carries the columns Feature Store adds to an offline-store row:
+``api_invocation_time`` (when the call came), ``write_time`` (when the record was stored;
+ISO-8601 UTC with milliseconds) and ``is_deleted`` (false: there is no ``DeleteRecord``
+here), so that the training-set step's point-in-time query runs over this file as it runs
+over the offline store.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from steplib.contract import LOCAL_FEATURE_STORE_VARIABLE as ENVIRONMENT_VARIABLE
 from steplib.contract import Schema, feature_definitions
+from steplib.point_in_time import API_INVOCATION_TIME, IS_DELETED, WRITE_TIME
 
 __all__ = ["ENVIRONMENT_VARIABLE", "LocalFeatureStore"]
 
@@ -33,14 +42,27 @@ class LocalFeatureStore:
     class exceptions:
         ClientError = _ClientError
 
-    def __init__(self, directory: Path, schema: Schema) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        schema: Schema,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """A store writing under ``directory``; ``clock`` gives the write times (UTC now
+        when left out)."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.definitions = feature_definitions(schema)
         self.required = (schema.record_id_column, schema.event_time_column)
+        self.clock = clock
         self._lock = threading.Lock()
 
+    def _now(self) -> str:
+        return self.clock().astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
     def put_record(self, *, FeatureGroupName: str, Record: list[dict[str, str]]) -> dict[str, Any]:
+        invoked = self._now()
         values = {f["FeatureName"]: f["ValueAsString"] for f in Record}
         unknown = sorted(set(values) - set(self.definitions))
         if unknown:
@@ -57,5 +79,7 @@ class LocalFeatureStore:
                         "ValidationError", f"{name}: {value!r} is not a Fractional value"
                     ) from None
         with self._lock, (self.directory / f"{FeatureGroupName}.jsonl").open("a") as out:
-            out.write(json.dumps(values, sort_keys=True) + "\n")
+            # Stamped under the lock, so the file's lines are in write-time order.
+            stored = {**values, API_INVOCATION_TIME: invoked, WRITE_TIME: self._now()}
+            out.write(json.dumps({**stored, IS_DELETED: False}, sort_keys=True) + "\n")
         return {}

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline_steps.steplib.point_in_time import TIMESTAMP_OF, point_in_time_sql
+from pipeline_steps.steplib.point_in_time import TIMESTAMP_OF, point_in_time_sql, snapshot_sql
 
 
 def t(day: int, hour: int = 0) -> datetime:
@@ -135,3 +135,84 @@ def test_a_repeated_entity_row_gets_one_result_each(store) -> None:
     rows = store.execute(sql).fetchall()
     assert len(rows) == len(ENTITIES) + 3
     assert sorted(r[2] for r in rows if r[0] == "a") == [1.0, 1.0, 3.0, 3.0, 5.0, 5.0]
+
+
+# ---------------------------------------------------------------- one cutoff for every record
+
+
+def _snapshot_sql(as_of: str, dialect: str) -> str:
+    return snapshot_sql(
+        feature_table="store", record_id="record_id", event_time="event_time",
+        columns=["x", "label"], as_of=as_of, dialect=dialect,
+    )  # fmt: skip
+
+
+def _snapshot(store: duckdb.DuckDBPyConnection, as_of: str) -> list[tuple]:
+    return store.execute(_snapshot_sql(as_of, "duckdb")).fetchall()
+
+
+def test_a_snapshot_holds_each_record_as_it_stood_at_the_cutoff(store) -> None:
+    assert _snapshot(store, iso(4)) == [
+        ("a", iso(3), 3.0, "yes"),  # day 5's version comes later
+        ("b", iso(2), 21.0, "no"),  # the second write of one record and event time wins
+        ("d", iso(1), 40.0, "yes"),  # the deletion (event day 4) was written after 00:00
+    ]  # c: written on day 9 (late-arriving); e: only a version after the cutoff
+
+
+def test_a_later_event_time_wins_over_a_version_written_later(store) -> None:
+    rows = _snapshot(store, iso(10))
+    assert rows[0] == ("a", iso(5), 5.0, "yes")
+    assert [r[0] for r in rows] == ["a", "b", "c", "e"]  # c has arrived; d was deleted
+
+
+def test_a_record_deleted_by_the_cutoff_is_left_out(store) -> None:
+    assert [r[0] for r in _snapshot(store, iso(5))] == ["a", "b"]
+    assert _snapshot(store, iso(5))[0] == ("a", iso(3), 3.0, "yes")  # day 5's not yet written
+
+
+def test_a_record_written_after_the_cutoff_is_not_in_it_until_it_was_written(store) -> None:
+    assert "c" not in [r[0] for r in _snapshot(store, "2026-01-08T23:59:59.999Z")]
+    assert ("c", iso(2), 30.0, "no") in _snapshot(store, "2026-01-09T00:00:00.000Z")
+
+
+def test_a_cutoff_before_every_version_is_empty(store) -> None:
+    assert _snapshot(store, "2025-12-31T23:59:59Z") == []
+
+
+def test_the_snapshot_runs_the_same_query_on_both_engines_but_for_the_time_parsing() -> None:
+    athena, duck = _snapshot_sql(iso(4), "athena"), _snapshot_sql(iso(4), "duckdb")
+    normalised = duck
+    for expression in ('f."event_time"', f"'{iso(4)}'"):
+        normalised = normalised.replace(
+            TIMESTAMP_OF["duckdb"].format(expression), TIMESTAMP_OF["athena"].format(expression)
+        )
+    assert normalised == athena and "from_iso8601_timestamp(" not in duck
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "", "2026-01-04", "2026-01-04 00:00:00Z", "2026-01-04T00:00:00", "2026-01-04T00:00:00+00:00",
+        "2026-01-04T00:00:00.1234Z", "2026-13-04T00:00:00Z", "2026-02-30T00:00:00Z",
+        "2026-01-04T24:00:00Z", "2026-01-04T00:00:00Z' OR '1'='1", "2026-01-04T00:00:00Z\n",
+    ],
+)  # fmt: skip
+def test_an_as_of_that_is_not_a_utc_time_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="not"):
+        snapshot_sql(
+            feature_table="store", record_id="record_id", event_time="event_time",
+            columns=["x"], as_of=bad,
+        )  # fmt: skip
+
+
+def test_snapshot_names_are_checked_too() -> None:
+    with pytest.raises(ValueError, match="not a plain identifier"):
+        snapshot_sql(
+            feature_table="store", record_id="record_id", event_time="event_time",
+            columns=["x; --"], as_of=iso(4),
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="must not repeat"):
+        snapshot_sql(
+            feature_table="store", record_id="record_id", event_time="event_time",
+            columns=["record_id", "x"], as_of=iso(4),
+        )  # fmt: skip
