@@ -40,6 +40,34 @@ def _csv_cell(value: object) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+class LocalEndpoint:
+    """The two containers of a registered model version, loaded from their artifacts.
+
+    Args:
+        transform_dir: Holds the transform's ``model.tar.gz`` (or ``transform.json``).
+        model_dir: Holds the XGBoost ``model.tar.gz`` (or ``xgboost-model``).
+    """
+
+    def __init__(self, transform_dir: Path, model_dir: Path) -> None:
+        import inference
+
+        self.model = inference.model_fn(str(transform_dir))
+        self.booster = artifacts.load_booster(model_dir)
+
+    def transform(self, body: str | bytes, content_type: str):
+        """Container 1: raw rows in; an ``inference.LocalResponse`` (CSV matrix, or a 400)."""
+        import inference
+
+        return inference.handle(self.model, body, content_type)
+
+    def score(self, matrix_csv: str) -> np.ndarray:
+        """Container 2: the booster's scores of the header-less CSV matrix container 1 sent."""
+        import xgboost as xgb
+
+        matrix = np.loadtxt(matrix_csv.splitlines(), delimiter=",", ndmin=2)
+        return self.booster.predict(xgb.DMatrix(matrix))
+
+
 def serve(
     transform_dir: Path,
     model_dir: Path,
@@ -52,9 +80,6 @@ def serve(
     seed: int = 0,
 ) -> dict:
     """Send up to ``rows`` raw rows (a seeded sample) through both containers; see above."""
-    import inference
-    import xgboost as xgb
-
     spec = artifacts.load_transform(transform_dir)
     schema = parse_schema_doc(spec["schema"], str(transform_dir))
     frame = rawio.read_raw(input_path, schema)
@@ -68,8 +93,7 @@ def serve(
         for name in schema.numeric_features[:shift_features]:
             frame[name] = frame[name] + SHIFT_STANDARD_DEVIATIONS * stats["features"][name]["std"]
             shifted.append(name)
-    model = inference.model_fn(str(transform_dir))
-    booster = artifacts.load_booster(model_dir)
+    endpoint = LocalEndpoint(transform_dir, model_dir)
     lines = []
     for i, row in enumerate(frame[schema.feature_names].itertuples(index=False)):
         values = list(row)
@@ -83,15 +107,14 @@ def serve(
                 }
             )
             content_type = "application/json"
-        response = inference.handle(model, body, content_type)
+        response = endpoint.transform(body, content_type)
         if response.status != 200:
             raise DataError(
                 input_path,
                 None,
                 f"row {i + 1}: the transform answered {response.status}: {response.body}",
             )
-        matrix = np.loadtxt(response.body.splitlines(), delimiter=",", ndmin=2)
-        score = booster.predict(xgb.DMatrix(matrix))
+        score = endpoint.score(response.body)
         answer = ",".join(f"{s:.9g}" for s in np.ravel(score))
         lines.append(
             json.dumps(
