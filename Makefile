@@ -14,7 +14,7 @@ NODE_STAMP := node_modules/.installed
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: all synth test test-infra lint bench docs check-tools node-check deps clean mlops check
+.PHONY: all synth test test-infra lint bench docs check-tools node-check deps clean mlops check serve rollback smoke-test recommend
 all: test
 
 check-tools:
@@ -81,3 +81,17 @@ clean:
 # The step scripts (pipeline_steps/) run in their own venv pinned to the SageMaker
 # scikit-learn container's versions: test-steps, local-run, bench-steps.
 include mk/steps.mk
+
+# Serving: which approved version a stage serves (then deploy), the endpoint check, and
+# instance types measured by Inference Recommender (AWS credentials needed for these).
+serve: deps
+	$(VENV)/bin/mlops serve --stage $(STAGE) --model $(MODEL) $(ARGS)
+
+rollback: deps
+	$(VENV)/bin/mlops rollback --stage $(STAGE) --model $(MODEL) $(ARGS)
+
+smoke-test: deps $(STEPS_STAMP)
+	$(VENV)/bin/mlops smoke-test --stage $(STAGE) --model $(MODEL) $(ARGS)
+
+recommend: deps
+	$(VENV)/bin/mlops recommend --stage $(STAGE) --model $(MODEL) $(ARGS)

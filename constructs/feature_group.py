@@ -117,12 +117,23 @@ class FeatureGroupBase(Construct):
 
     @staticmethod
     def from_feature_group_attributes(
-        scope: Construct, id: str, *, feature_group_name: str, encryption_key: kms.IKey
+        scope: Construct,
+        id: str,
+        *,
+        feature_group_name: str,
+        encryption_key: kms.IKey,
+        offline_store_bucket: s3.IBucket | None = None,
+        offline_store_prefix: str = "",
+        offline_store_table: str | None = None,
     ) -> FeatureGroupBase:
-        """A group defined elsewhere (another stack of the stage), for its grants."""
+        """A group defined elsewhere (another stack of the stage), for its grants; with
+        its offline store's bucket, prefix and Glue table, also for offline queries."""
         imported = FeatureGroupBase(scope, id)
         imported._set_names(feature_group_name)
         imported.encryption_key = encryption_key
+        imported.offline_store_bucket = offline_store_bucket
+        imported.offline_store_prefix = offline_store_prefix
+        imported.offline_store_table = offline_store_table
         return imported
 
     # --------------------------------------------------------------------- grants
@@ -161,7 +172,7 @@ class FeatureGroupBase(Construct):
         )
 
     def grant_query_offline(
-        self, grantee: iam.IGrantable, workgroup: OfflineStoreWorkgroup
+        self, grantee: iam.IGrantable, workgroup: OfflineStoreWorkgroupBase
     ) -> iam.Grant:
         """Athena queries of the offline store in ``workgroup``: the Glue table, the store's
         objects, the workgroup's results prefix, and the key (through S3)."""
@@ -379,7 +390,56 @@ def share_catalog(scope: Construct, id: str, account_ids: Sequence[str]) -> ram.
     )
 
 
-class OfflineStoreWorkgroup(Construct):
+class OfflineStoreWorkgroupBase(Construct):
+    """An Athena workgroup for offline-store queries, with its results location.
+
+    Attributes:
+        workgroup_name, workgroup_arn: the workgroup.
+        bucket, results_prefix: where its query results are written.
+    """
+
+    workgroup_name: str
+    workgroup_arn: str
+    bucket: s3.IBucket
+    results_prefix: str
+
+    @staticmethod
+    def from_workgroup_attributes(
+        scope: Construct, id: str, *, workgroup_name: str, bucket: s3.IBucket, results_prefix: str
+    ) -> OfflineStoreWorkgroupBase:
+        """A workgroup defined elsewhere (another stack of the stage), for its grants."""
+        imported = OfflineStoreWorkgroupBase(scope, id)
+        imported._set_names(workgroup_name)
+        imported.bucket = bucket
+        imported.results_prefix = results_prefix
+        return imported
+
+    def _set_names(self, workgroup_name: str) -> None:
+        self.workgroup_name = workgroup_name
+        self.workgroup_arn = cdk.Stack.of(self).format_arn(
+            service="athena", resource="workgroup", resource_name=workgroup_name
+        )
+
+    def grant_run_queries(self, grantee: iam.IGrantable) -> None:
+        """Start, follow and read queries in this workgroup, with its results prefix."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "athena:StartQueryExecution", "athena:GetQueryExecution",
+                    "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup",
+                ],
+                resources=[self.workgroup_arn],
+            )
+        )  # fmt: skip
+        grant_prefix(grantee, self.bucket, self.results_prefix, write=True)
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation"], resources=[self.bucket.bucket_arn]
+            )
+        )
+
+
+class OfflineStoreWorkgroup(OfflineStoreWorkgroupBase):
     """An Athena workgroup for offline-store queries: results under ``results_prefix`` in
     ``bucket``, encrypted with ``encryption_key``; the workgroup's settings are enforced, so
     a query cannot write results elsewhere or unencrypted."""
@@ -421,26 +481,4 @@ class OfflineStoreWorkgroup(Construct):
             ),
         )
         self.workgroup.apply_removal_policy(removal_policy)
-        self.workgroup_name = workgroup_name
-        stack = cdk.Stack.of(self)
-        self.workgroup_arn = stack.format_arn(
-            service="athena", resource="workgroup", resource_name=workgroup_name
-        )
-
-    def grant_run_queries(self, grantee: iam.IGrantable) -> None:
-        """Start, follow and read queries in this workgroup, with its results prefix."""
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "athena:StartQueryExecution", "athena:GetQueryExecution",
-                    "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup",
-                ],
-                resources=[self.workgroup_arn],
-            )
-        )  # fmt: skip
-        grant_prefix(grantee, self.bucket, self.results_prefix, write=True)
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetBucketLocation"], resources=[self.bucket.bucket_arn]
-            )
-        )
+        self._set_names(workgroup_name)

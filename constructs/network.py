@@ -13,14 +13,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 
 from constructs import Construct
-from constructs.log_groups import handler_log_group
 from constructs.nag import (
-    IAM_WILDCARDS,
     INLINE_POLICY,
     INLINE_POLICY_REASON,
     acknowledge,
     default_policy_resource,
 )
+from constructs.sdk_call import deploy_time_call
 from constructs.service_principals import confined_service_principal
 
 #: What the instances of one job send each other (SageMaker's guidance for distributed
@@ -172,76 +171,31 @@ class PrivateNetwork(Construct):
         """
         stack = cdk.Stack.of(self)
         name = f"com.amazonaws.{stack.region}.s3"
-        log_group = handler_log_group(
-            self, "S3PrefixListLookupLogs", encryption_key=encryption_key, retention=log_retention
-        )
-        lookup = cr.AwsCustomResource(
+        lookup = deploy_time_call(
             self,
             "S3PrefixListLookup",
             resource_type="Custom::S3PrefixList",
-            on_update=cr.AwsSdkCall(  # also the Create call
+            call=cr.AwsSdkCall(  # also the Create call
                 service="EC2",
                 action="describeManagedPrefixLists",
                 parameters={"Filters": [{"Name": "prefix-list-name", "Values": [name]}]},
                 physical_resource_id=cr.PhysicalResourceId.of(name),
                 output_paths=["PrefixLists.0.PrefixListId"],
             ),
-            policy=cr.AwsCustomResourcePolicy.from_statements(
-                [
-                    iam.PolicyStatement(
-                        actions=["ec2:DescribeManagedPrefixLists"],
-                        resources=["*"],  # EC2 Describe* actions have no resource type
-                    )
-                ]
-            ),
-            install_latest_aws_sdk=False,
-            log_group=log_group,
-            timeout=cdk.Duration.minutes(2),
-        )
-        self._acknowledge_lookup(lookup)
-        return lookup.get_response_field("PrefixLists.0.PrefixListId")
-
-    def _acknowledge_lookup(self, lookup: cr.AwsCustomResource) -> None:
-        """Scopes the lookup handler's cdk-nag findings to its function, role and policy."""
-        stack = cdk.Stack.of(self)
-        function = stack.node.find_child(
-            "AWS679f53fac002430cb0da5b7982bd2287"  # AwsCustomResource's singleton handler
-        )
-        policy = lookup.node.find_child("CustomResourcePolicy").node.default_child
-        acknowledge(
-            policy,  # type: ignore[arg-type]
-            [IAM_WILDCARDS + "[Resource::*]", INLINE_POLICY],
-            "ec2:DescribeManagedPrefixLists has no resource type (IAM accepts only *). "
-            "Compensating controls: it is the policy's only action, read-only, and the "
+            statements=[
+                iam.PolicyStatement(
+                    actions=["ec2:DescribeManagedPrefixLists"],
+                    resources=["*"],  # EC2 Describe* actions have no resource type
+                )
+            ],
+            encryption_key=encryption_key,
+            log_retention=log_retention,
+            purpose="read one prefix-list ID",
+            policy_reason="ec2:DescribeManagedPrefixLists has no resource type (IAM accepts "
+            "only *). Compensating controls: it is the policy's only action, read-only, and the "
             "policy belongs to the lookup's one role.",
         )
-        handler = function.node.default_child
-        # aws-cdk-lib references the role with GetAtt and lists it in DependsOn (W3005).
-        handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})  # type: ignore[union-attr]
-        acknowledge(
-            handler,  # type: ignore[arg-type]
-            [
-                "NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC",
-                "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
-                "NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",
-            ],
-            "aws-cdk-lib's AwsCustomResource handler, invoked synchronously by CloudFormation "
-            "only when the stack is created or updated, to read one prefix-list ID. "
-            "Compensating controls: it must reach the EC2 API and CloudFormation's pre-signed "
-            "response URL (no VPC, since the VPC has no route out); CloudFormation reports a "
-            "failure itself (no DLQ); it runs a few times in a stack's life (no reserved "
-            "concurrency); its role may only describe prefix lists and write its KMS-encrypted log group.",
-        )
-        role = function.node.find_child("ServiceRole")
-        acknowledge(
-            role.node.default_child,  # type: ignore[arg-type]
-            [
-                "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
-            ],
-            "The basic execution role aws-cdk-lib gives its AwsCustomResource handler (log "
-            "writing only). Compensating controls: the handler logs to its own encrypted log "
-            "group with a retention, and the role has no other permission than the lookup's.",
-        )
+        return lookup.get_response_field("PrefixLists.0.PrefixListId")
 
     def add_feature_store_runtime_endpoint(
         self, feature_group_arns: Sequence[str]
@@ -292,6 +246,45 @@ class PrivateNetwork(Construct):
             )
         )  # fmt: skip
         return ingestion
+
+    def add_athena_endpoint(
+        self, workgroup_arn: str, clients: ec2.ISecurityGroup
+    ) -> ec2.InterfaceVpcEndpoint:
+        """An interface endpoint for Athena, for the jobs that build training sets from the
+        offline stores (in ``clients``, the feature jobs' group): HTTPS from that group
+        only, and only query calls in ``workgroup_arn`` by this account. Athena reads Glue
+        and S3 itself; the jobs fetch results through the S3 gateway endpoint."""
+        stack = cdk.Stack.of(self)
+        endpoint_group = ec2.SecurityGroup(
+            self,
+            "AthenaEndpointSecurityGroup",
+            vpc=self.vpc,
+            description="The Athena endpoint: HTTPS from training-set jobs only",
+            allow_all_outbound=False,
+        )
+        endpoint_group.add_ingress_rule(clients, ec2.Port.tcp(443), "From training-set jobs")
+        clients.add_egress_rule(endpoint_group, ec2.Port.tcp(443), "To Athena")
+        endpoint = self.vpc.add_interface_endpoint(
+            "Athena",
+            service=ec2.InterfaceVpcEndpointAwsService.ATHENA,
+            private_dns_enabled=True,
+            security_groups=[endpoint_group],
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            open=False,
+        )
+        endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="StageWorkgroupQueries",
+                principals=[iam.AnyPrincipal()],
+                actions=[
+                    "athena:StartQueryExecution", "athena:GetQueryExecution",
+                    "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup",
+                ],
+                resources=[workgroup_arn],
+                conditions={"StringEquals": {"aws:PrincipalAccount": stack.account}},
+            )
+        )  # fmt: skip
+        return endpoint
 
     def allow_buckets(self, buckets: Sequence[s3.IBucket]) -> None:
         """Lets this account's principals reach ``buckets`` through the S3 endpoint (what

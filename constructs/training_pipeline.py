@@ -32,7 +32,11 @@ from aws_cdk.interfaces import aws_sagemaker as sagemaker_refs
 
 import constructs
 from constructs import Construct
-from constructs.feature_group import FeatureGroupBase
+from constructs.feature_group import (
+    OFFLINE_STORE_DATABASE,
+    FeatureGroupBase,
+    OfflineStoreWorkgroupBase,
+)
 from constructs.mlflow_app import MlflowAppBase
 from constructs.model_registry import ModelPackageGroupBase
 from constructs.nag import (
@@ -43,6 +47,7 @@ from constructs.nag import (
     default_policy_resource,
 )
 from constructs.s3_grants import grant_objects_read, grant_prefix
+from constructs.sagemaker_grants import JOB_LOG_GROUPS, grant_sagemaker_basics
 from constructs.service_principals import confined_service_principal
 from mlops import definition_builds, pipeline_definition
 from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, check_body_size
@@ -105,6 +110,7 @@ class TrainingPipeline(cdk.Resource):
         enable_network_isolation: bool = True,
         feature_group: FeatureGroupBase | None = None,
         ingestion_security_groups: Sequence[ec2.ISecurityGroup] = (),
+        offline_store_workgroup: OfflineStoreWorkgroupBase | None = None,
     ) -> None:
         """Starts the definition's build and creates the resources around it.
 
@@ -141,7 +147,13 @@ class TrainingPipeline(cdk.Resource):
             feature_group: an ``IngestFeatures`` step writes the model's records into it,
                 as a role of its own (the only one granted the writes).
             ingestion_security_groups: with ``vpc`` and ``feature_group``, the groups of
-                the ingestion job (a path to the Feature Store runtime; required).
+                the ingestion job (a path to the Feature Store runtime; required) and of
+                the training-set job (a path to Athena).
+            offline_store_workgroup: with a ``feature_group`` that has an offline store,
+                the model trains from that store: a ``BuildTrainingSet`` step queries it in
+                this workgroup as of the execution's cutoff, as a role of its own (the only
+                one granted the queries), and Preprocess reads the result instead of the
+                raw files. Without it, the model trains from the raw files.
         """
         super().__init__(scope, id, physical_name=pipeline_name)
         stack = cdk.Stack.of(self)
@@ -151,6 +163,13 @@ class TrainingPipeline(cdk.Resource):
             raise ValueError(
                 f"{self.node.path}: a feature group in a VPC needs ingestion_security_groups "
                 "(a path to the Feature Store runtime)"
+            )
+        if offline_store_workgroup is not None and (
+            feature_group is None or feature_group.offline_store_table is None
+        ):
+            raise ValueError(
+                f"{self.node.path}: offline_store_workgroup needs a feature_group with an "
+                "offline store (its Glue table)"
             )
         if cdk.Token.is_unresolved(stack.region):
             raise ValueError(
@@ -172,6 +191,7 @@ class TrainingPipeline(cdk.Resource):
         self._pipeline_arn = stack.format_arn(
             service="sagemaker", resource="pipeline", resource_name=pipeline_name.lower()
         )
+        trains_offline = offline_store_workgroup is not None
         inputs = PipelineInputs(
             model_name=model_name,
             problem_type=problem_type,
@@ -194,6 +214,13 @@ class TrainingPipeline(cdk.Resource):
             mlflow_experiment_name=pipeline_name,
             feature_group_name=feature_group.feature_group_name if feature_group else None,
             ingestion_security_group_count=len(ingestion_security_groups) if vpc else 0,
+            offline_store_database=OFFLINE_STORE_DATABASE if trains_offline else "",
+            offline_store_table=(
+                feature_group.offline_store_table if trains_offline and feature_group else None
+            ),
+            athena_workgroup=(
+                offline_store_workgroup.workgroup_name if offline_store_workgroup else ""
+            ),
         )
         # Built in the build worker while CDK builds the rest; the body and the image
         # policy are filled in lazily, and the validation below reports a failed build.
@@ -244,6 +271,17 @@ class TrainingPipeline(cdk.Resource):
                     {f"IngestionSecurityGroupId{i}": g.security_group_id
                      for i, g in enumerate(ingestion_security_groups)}
                 )  # fmt: skip
+        self.training_set_role: iam.Role | None = None
+        if offline_store_workgroup is not None:
+            self.training_set_role = iam.Role(
+                self,
+                "TrainingSetRole",
+                assumed_by=confined_service_principal(
+                    self, "sagemaker.amazonaws.com", arn_service="sagemaker"
+                ),
+                description=f"Builds {model_name}'s training sets from its offline store",
+            )
+            values["TrainingSetRoleArn"] = self.training_set_role.role_arn
         self._values = values
 
         self.resource = sagemaker.CfnPipeline(
@@ -275,6 +313,13 @@ class TrainingPipeline(cdk.Resource):
                 raw_data_prefix=raw_data_prefix, artifacts_bucket=artifacts_bucket,
                 model_prefix=model_prefix,
             )  # fmt: skip
+        if self.training_set_role is not None and offline_store_workgroup is not None:
+            assert feature_group is not None
+            self._grant_training_set(
+                self.training_set_role, feature_group, offline_store_workgroup, stack,
+                encryption_key, vpc=vpc, assets=(source, runner, schema),
+                artifacts_bucket=artifacts_bucket, model_prefix=model_prefix,
+            )  # fmt: skip
         policy = default_policy_resource(self.role)
         # Jobs start as soon as an execution does: the policy must exist before the pipeline.
         self.resource.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
@@ -295,8 +340,9 @@ class TrainingPipeline(cdk.Resource):
         # After the wildcard acknowledgements, which resolve the policy: resolving this
         # statement waits for the definition. Its resources have no wildcard.
         self._grant_image_pulls(self.role)
-        if self.ingestion_role is not None:
-            self._grant_image_pulls(self.ingestion_role)
+        for job_role in (self.ingestion_role, self.training_set_role):
+            if job_role is not None:
+                self._grant_image_pulls(job_role)
 
         if schedule is not None:
             self._schedule(schedule, encryption_key)
@@ -343,7 +389,11 @@ class TrainingPipeline(cdk.Resource):
         return cdk.Fn.sub(built.body, {name: self._values[name] for name in built.substitutions})
 
     def _image_repositories(self) -> list[str]:
-        stack = cdk.Stack.of(self)
+        return self.image_repository_arns(cdk.Stack.of(self))
+
+    def image_repository_arns(self, stack: cdk.Stack) -> list[str]:
+        """The ECR repositories of the images the pipeline's jobs and registered models
+        use, as ARNs in ``stack`` (an endpoint's model pulls from the same ones)."""
         if self.definition_error() is not None:  # never deployed: the validation fails synth
             return [stack.format_arn(service="ecr", resource="repository", resource_name="none")]
         return sorted(
@@ -460,15 +510,8 @@ class TrainingPipeline(cdk.Resource):
             role, artifacts_bucket, f"{model_prefix}{pipeline_definition.EXECUTIONS}/", write=True
         )
         feature_group.grant_write_records(role)
-        self._grant_job_basics(role, stack, key, vpc=vpc)
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PassIngestionRoleToItsJob",
-                actions=["iam:PassRole"],
-                resources=[role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            )
-        )
+        grant_sagemaker_basics(role, stack, key, vpc=vpc, log_groups=JOB_LOG_GROUPS)
+        self._let_pipeline_pass(role, "PassIngestionRoleToItsJob")
         policy = default_policy_resource(role)
         self.resource.node.add_dependency(role.node.find_child("DefaultPolicy"))
         acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
@@ -481,6 +524,55 @@ class TrainingPipeline(cdk.Resource):
             "job log groups; network interfaces only in the stage's VPC; Resource '*' only "
             "where the API has no resource type (ecr:GetAuthorizationToken, ec2 Describe "
             "calls) or with a condition (cloudwatch:namespace /aws/sagemaker/*).",
+        )
+
+    def _grant_training_set(
+        self,
+        role: iam.Role,
+        feature_group: FeatureGroupBase,
+        workgroup: OfflineStoreWorkgroupBase,
+        stack: cdk.Stack,
+        key: kms.IKey,
+        *,
+        vpc: ec2.IVpc | None,
+        assets: Sequence[s3_assets.Asset],
+        artifacts_bucket: s3.IBucket,
+        model_prefix: str,
+    ) -> None:
+        """The training-set job's role: what a processing job needs, and Athena queries
+        of the group's offline store in ``workgroup``. The pipeline's role may pass it."""
+        grant_objects_read(role, assets[0].bucket, [a.s3_object_key for a in assets])
+        grant_prefix(
+            role, artifacts_bucket, f"{model_prefix}{pipeline_definition.EXECUTIONS}/", write=True
+        )
+        feature_group.grant_query_offline(role, workgroup)
+        grant_sagemaker_basics(role, stack, key, vpc=vpc, log_groups=JOB_LOG_GROUPS)
+        self._let_pipeline_pass(role, "PassTrainingSetRoleToItsJob")
+        policy = default_policy_resource(role)
+        self.resource.node.add_dependency(role.node.find_child("DefaultPolicy"))
+        acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
+        acknowledge_wildcards(
+            policy,
+            "Each wildcard is bounded. Compensating controls: Athena only in the stage's "
+            f"workgroup ({workgroup.workgroup_name}), whose enforced settings encrypt results "
+            f"with the stage's key; Glue only the group's table "
+            f"({feature_group.offline_store_table}); S3 only the offline-store and results "
+            "prefixes, the model's execution outputs and the CDK asset objects; KMS only the "
+            "stage's data key, through S3 and SageMaker; logs only SageMaker's job log groups; "
+            "network interfaces only in the stage's VPC; Resource '*' only where the API has "
+            "no resource type (ecr:GetAuthorizationToken, ec2 Describe calls) or with a "
+            "condition (cloudwatch:namespace /aws/sagemaker/*).",
+        )
+
+    def _let_pipeline_pass(self, role: iam.IRole, sid: str) -> None:
+        """The pipeline's role may pass ``role`` to the SageMaker job that runs as it."""
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                actions=["iam:PassRole"],
+                resources=[role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
         )
 
     def _grant_jobs(
@@ -515,91 +607,7 @@ class TrainingPipeline(cdk.Resource):
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
-        self._grant_job_basics(role, stack, key, vpc=vpc)
-
-    @staticmethod
-    def _grant_job_basics(
-        role: iam.Role, stack: cdk.Stack, key: kms.IKey, *, vpc: ec2.IVpc | None
-    ) -> None:
-        """What any job's role needs: volume keys, logs, metrics, ECR login, and (in a VPC)
-        its network interfaces."""
-        # Job volumes and outputs are encrypted with the data key; SageMaker creates grants.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="EncryptJobVolumes",
-                actions=["kms:CreateGrant"],
-                resources=[key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            )
-        )
-        key.grant(role, "kms:DescribeKey")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteJobLogs",
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name=f"/aws/sagemaker/{kind}:*",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                    for kind in ("ProcessingJobs", "TrainingJobs")
-                ],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PublishJobMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
-            )
-        )
-        if vpc is not None:
-            # SageMaker creates the jobs' network interfaces as this role: only in this VPC.
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="JobNetworkInterfacesInTheVpc",
-                    actions=[
-                        "ec2:CreateNetworkInterface",
-                        "ec2:CreateNetworkInterfacePermission",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:DeleteNetworkInterfacePermission",
-                    ],
-                    resources=["*"],
-                    conditions={
-                        "ArnEquals": {
-                            "ec2:Vpc": stack.format_arn(
-                                service="ec2", resource="vpc", resource_name=vpc.vpc_id
-                            )
-                        }
-                    },
-                )
-            )
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="DescribeJobNetwork",
-                    actions=[
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DescribeVpcs",
-                        "ec2:DescribeDhcpOptions",
-                        "ec2:DescribeSubnets",
-                        "ec2:DescribeSecurityGroups",
-                    ],
-                    resources=["*"],
-                )
-            )
+        grant_sagemaker_basics(role, stack, key, vpc=vpc, log_groups=JOB_LOG_GROUPS)
 
     def _schedule(self, expression: scheduler.ScheduleExpression, key: kms.IKey) -> None:
         # Starts that fail after the retries land here instead of vanishing.

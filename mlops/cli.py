@@ -31,6 +31,7 @@ if str(PROJECT_ROOT) not in sys.path:  # the console script runs from anywhere
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from mlops import add_model as rules  # noqa: E402
+from mlops import serving_record  # noqa: E402
 from mlops.add_model import AddModelError  # noqa: E402
 from mlops.local_run import DEFAULT_STEPS_PYTHON, LOCAL_RAW_DATA, STEPS_DIR  # noqa: E402
 
@@ -426,7 +427,64 @@ def parser() -> argparse.ArgumentParser:
     )
     lock.add_argument("--stage", action="append", default=[], help="only this stage (repeatable)")
     lock.set_defaults(run=lock_feature_groups)
+    from mlops import recommend, serving_record
+
+    serve = verbs.add_parser(
+        "serve",
+        help="serve an approved version in a stage (the latest by default), then deploy",
+        description=serving_record.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serving_record.add_arguments(serve, rollback=False)
+    back = verbs.add_parser(
+        "rollback",
+        help="serve the approved version before the one a stage serves, then deploy",
+        description=serving_record.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serving_record.add_arguments(back, rollback=True)
+    smoke = verbs.add_parser(
+        "smoke-test",
+        help="send a few rows of a model's local data to its endpoint in a stage and check",
+        description="Runs pipeline_steps/smoke_test.py against endpoint <stage>-<model> with "
+        "the model's schema, problem type and local data (data/raw/<dataPrefix>).",
+    )
+    smoke.add_argument("--stage", required=True)
+    smoke.add_argument("--model", required=True)
+    smoke.add_argument("--data", help="default: data/raw/<dataPrefix>")
+    smoke.add_argument("--rows", type=int, default=5)
+    smoke.set_defaults(run=smoke_test)
+    rec = verbs.add_parser("recommend", help=recommend.HELP, description=recommend.DESCRIPTION)
+    recommend.add_arguments(rec)
     return p
+
+
+def smoke_test(args: argparse.Namespace) -> int:
+    """``mlops smoke-test``: the step script's exit status (0: the endpoint answered well)."""
+    from mlops.config import ConfigError, load_config
+
+    root = Path(args.project_root)
+    try:
+        config = load_config(
+            read_cdk_json(root / "cdk.json")[1]["context"]["mlops"], project_root=root
+        )
+    except ConfigError as error:
+        raise AddModelError(str(error)) from None
+    models = {m.name: m for m in config.models}
+    if args.stage not in config.stages or args.model not in models:
+        raise AddModelError(
+            f"unknown stage {args.stage!r} or model {args.model!r} (stages: "
+            f"{sorted(config.stages)}; models: {sorted(models)})"
+        )
+    model = models[args.model]
+    data = args.data or str(root / LOCAL_RAW / model.data_prefix)
+    command = [
+        str(args.steps_python), str(STEPS_DIR / "smoke_test.py"),
+        "--endpoint-name", serving_record.endpoint_name(args.stage, args.model),
+        "--schema", str(root / model.schema_file), "--problem-type", model.problem_type,
+        "--data", data, "--rows", str(args.rows), "--region", config.stages[args.stage].region,
+    ]  # fmt: skip
+    return subprocess.run(command, check=False).returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -192,15 +192,77 @@ class PipelineSettings(_Model):
         return value
 
 
+class ServerlessSettings(_Model):
+    """Serverless inference: no instance runs between requests."""
+
+    #: SageMaker's allowed sizes (CreateEndpointConfig ServerlessConfig.MemorySizeInMB).
+    memory_size_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(default=5, ge=1, le=200)
+    #: Warm capacity kept ready (billed while provisioned); at most ``maxConcurrency``.
+    provisioned_concurrency: int | None = Field(default=None, ge=1, le=200)
+
+
+class AutoscalingSettings(_Model):
+    """Instance count follows invocations per instance (target tracking)."""
+
+    min_instances: int = Field(default=1, ge=1, le=100)
+    max_instances: int = Field(default=4, ge=1, le=100)
+    #: Invocations per instance per minute the policy keeps the fleet at.
+    target_invocations_per_instance: int = Field(default=100, ge=1, le=1_000_000)
+    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=3600)
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=3600)
+
+
+class RollbackAlarmSettings(_Model):
+    """The alarms that roll a blue/green deployment back (on the endpoint's variant)."""
+
+    #: 5xx errors per minute, in each of two consecutive minutes.
+    invocation_5xx_errors: int = Field(default=5, ge=1, le=1_000_000)
+    #: Model latency p99, milliseconds, in each of two consecutive minutes.
+    model_latency_p99_ms: int = Field(default=1000, ge=1, le=3_600_000)
+
+
 class EndpointSettings(_Model):
-    """How a stage serves approved models."""
+    """How a stage serves approved models: on instances (blue/green roll-outs, autoscaling,
+    data capture, in the VPC with network isolation) or serverless (none of those: SageMaker
+    Serverless Inference supports neither VPC, network isolation, data capture nor
+    traffic-shifting deployments)."""
 
     instance_type: EndpointInstanceType = "ml.m5.large"
     initial_instance_count: int = Field(default=1, ge=1, le=100)
     deployment: Literal["all_at_once", "canary", "linear"] = "canary"
     canary_percent: int = Field(default=10, ge=1, le=50)
     bake_minutes: int = Field(default=10, ge=0, le=60)
-    data_capture_percent: int = Field(default=100, ge=0, le=100)
+    #: Default 100 on instances; serverless endpoints capture nothing.
+    data_capture_percent: int | None = Field(default=None, ge=0, le=100)
+    serverless: ServerlessSettings | None = None
+    #: Default: min = initialInstanceCount, max = 4x it (instances only).
+    autoscaling: AutoscalingSettings | None = None
+    #: Default thresholds on instances; not for serverless endpoints.
+    rollback_alarms: RollbackAlarmSettings | None = None
+    #: Alarm when invocations drop to zero (a stage whose endpoints always get traffic).
+    traffic_expected: bool = False
+
+    @property
+    def capture_percent(self) -> int:
+        """What is captured: 0 on serverless endpoints, else the setting (default 100)."""
+        if self.serverless is not None:
+            return 0
+        return 100 if self.data_capture_percent is None else self.data_capture_percent
+
+    @property
+    def scaling(self) -> AutoscalingSettings:
+        """The autoscaling in effect on instances (the defaults follow the initial count)."""
+        if self.autoscaling is not None:
+            return self.autoscaling
+        return AutoscalingSettings(
+            min_instances=self.initial_instance_count,
+            max_instances=min(100, 4 * self.initial_instance_count),
+        )
+
+    @property
+    def rollback(self) -> RollbackAlarmSettings:
+        return self.rollback_alarms or RollbackAlarmSettings()
 
 
 class MlflowSettings(_Model):
@@ -339,6 +401,10 @@ class ModelConfig(_Model):
     hyperparameters: dict[str, Any]
     quality_gate: QualityGate
     drift: DriftSettings = DriftSettings()
+    #: Where training data comes from: ``rawFiles`` (the files under ``dataPrefix``) or
+    #: ``offlineStore`` (the model's feature group as of the execution's cutoff time: each
+    #: record's latest version written by then; the raw files still feed the group).
+    training_data: Literal["rawFiles", "offlineStore"] = "rawFiles"
 
     @field_validator("data_prefix")
     @classmethod
@@ -511,6 +577,7 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
         )
     for name, stage in config.stages.items():
         problems += _network_problems(name, stage)
+        problems += _endpoint_problems(f"stages.{name}.endpoint", stage.endpoint)
         pipeline = stage.pipeline
         wait = pipeline.max_wait_seconds
         if pipeline.use_spot_training and (wait is None or wait < pipeline.max_runtime_seconds):
@@ -546,6 +613,17 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
         )
     for index, group in enumerate(config.feature_groups):
         problems += _feature_group_problems(f"featureGroups[{index}:{group.name}]", group, names)
+    for index, model in enumerate(config.models):
+        if model.training_data != "offlineStore":
+            continue
+        stores = [g for g in config.feature_groups if g.model == model.name and g.offline_store]
+        if not stores:
+            problems.append(
+                f"models[{index}:{model.name}].trainingData: got 'offlineStore': no feature "
+                f"group of {model.name!r} has an offline store. Fix: add one to featureGroups "
+                f'({{"name": "{model.name}-features", "model": "{model.name}"}}), or use '
+                "'rawFiles'"
+            )
     return problems
 
 
@@ -591,6 +669,67 @@ def _feature_group_problems(where: str, group: FeatureGroupConfig, models: list[
         if provisioned and units[key] is None:
             problems.append(
                 f"{where}.{key}: missing: a provisioned group sets its capacity. Fix: e.g. 10"
+            )
+    return problems
+
+
+#: UpdateEndpoint's limit on a blue/green deployment's duration (seconds).
+MAX_DEPLOYMENT_SECONDS = 28_800
+
+
+def _endpoint_problems(where: str, endpoint: EndpointSettings) -> list[str]:
+    """Endpoint settings SageMaker would refuse, or that contradict each other."""
+    problems = []
+    serverless = endpoint.serverless
+    if serverless is not None:
+        if endpoint.deployment != "all_at_once":
+            problems.append(
+                f"{where}.deployment: got {endpoint.deployment!r}: a serverless endpoint takes "
+                "no canary or linear traffic shifting. Fix: use 'all_at_once', or serve on "
+                "instances (remove serverless)"
+            )
+        if endpoint.rollback_alarms is not None:
+            problems.append(
+                f"{where}.rollbackAlarms: a serverless endpoint has no blue/green deployment "
+                "with alarm rollback. Fix: remove rollbackAlarms, or remove serverless"
+            )
+        if endpoint.data_capture_percent:
+            problems.append(
+                f"{where}.dataCapturePercent: got {endpoint.data_capture_percent}: SageMaker "
+                "Serverless Inference does not capture data. Fix: remove it, or remove serverless"
+            )
+        if endpoint.autoscaling is not None:
+            problems.append(
+                f"{where}.autoscaling: a serverless endpoint scales itself "
+                "(serverless.maxConcurrency). Fix: remove autoscaling"
+            )
+        provisioned = serverless.provisioned_concurrency
+        if provisioned is not None and provisioned > serverless.max_concurrency:
+            problems.append(
+                f"{where}.serverless.provisionedConcurrency: got {provisioned}: more than "
+                f"maxConcurrency ({serverless.max_concurrency}). Fix: at most {serverless.max_concurrency}"
+            )
+        return problems
+    scaling = endpoint.scaling
+    if scaling.max_instances < scaling.min_instances:
+        problems.append(
+            f"{where}.autoscaling.maxInstances: got {scaling.max_instances}: below minInstances "
+            f"({scaling.min_instances}). Fix: at least {scaling.min_instances}"
+        )
+    elif not scaling.min_instances <= endpoint.initial_instance_count <= scaling.max_instances:
+        problems.append(
+            f"{where}.initialInstanceCount: got {endpoint.initial_instance_count}: outside "
+            f"autoscaling's {scaling.min_instances}..{scaling.max_instances}. Fix: a count in "
+            "that range"
+        )
+    if endpoint.deployment == "linear":
+        steps = -(-100 // endpoint.canary_percent)
+        seconds = steps * endpoint.bake_minutes * 60
+        if seconds > MAX_DEPLOYMENT_SECONDS:
+            problems.append(
+                f"{where}.bakeMinutes: got {endpoint.bake_minutes}: {steps} linear steps of "
+                f"{endpoint.canary_percent}% take {seconds // 60} minutes, over SageMaker's "
+                f"{MAX_DEPLOYMENT_SECONDS // 60}. Fix: a larger canaryPercent or fewer minutes"
             )
     return problems
 

@@ -105,6 +105,8 @@ class LocalPipeline:
         name: the pipeline's name.
         work_dir: this execution's directory (job roots, logs).
         registry_dir: the local Model Registry (``<group>/<version>.json``).
+        feature_store_dir: the local Feature Store (``<group>.jsonl``, one line a write,
+            kept across executions like the real one); default ``<work_dir>/feature-store``.
         steps_python: the interpreter that runs step scripts (``python3`` in containers).
         parameters: start-time parameter values overriding the defaults.
         label: how progress lines name this execution (default: the pipeline's name).
@@ -120,6 +122,7 @@ class LocalPipeline:
         work_dir: Path,
         registry_dir: Path,
         steps_python: Path,
+        feature_store_dir: Path | None = None,
         parameters: Mapping[str, str] | None = None,
         label: str = "",
         progress: Callable[[str], None] = print,
@@ -130,9 +133,12 @@ class LocalPipeline:
         self.label = label or name
         self.work_dir = Path(work_dir)
         self.registry_dir = Path(registry_dir)
+        self.feature_store_dir = Path(feature_store_dir or self.work_dir / "feature-store")
         self.steps_python = Path(steps_python)
         self.progress = progress
         self.execution_id = "local-" + time.strftime("%Y%m%dT%H%M%S")
+        # As SageMaker gives it (a training set from the offline store is built as of it).
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.parameters = _parameters(definition, parameters or {})
         self.properties: dict[str, Any] = {}
         self._steps = {s["Name"]: s for s in all_steps(definition.get("Steps", []))}
@@ -339,7 +345,7 @@ class LocalPipeline:
                 "PipelineExecutionArn": f"local:{self.name}/execution/{self.execution_id}",
                 "PipelineName": self.name,
                 "PipelineArn": f"local:{self.name}",
-                "StartDateTime": "1970-01-01T00:00:00Z",
+                "StartDateTime": self.started,
                 "CurrentDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
             }[rest]
         if head == "Steps":
@@ -414,8 +420,9 @@ class LocalPipeline:
             "HOME": os.environ.get("HOME", str(root)),
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
-            # The ingestion step writes to a local stand-in of the Feature Store runtime.
-            contract.LOCAL_FEATURE_STORE_VARIABLE: str(self.work_dir / "feature-store"),
+            # Ingestion writes to, and the training-set step reads, a local stand-in of the
+            # Feature Store (its runtime and its offline store).
+            contract.LOCAL_FEATURE_STORE_VARIABLE: str(self.feature_store_dir),
             **{k: str(v) for k, v in env.items()},
         }
         with log.open("w") as out:
@@ -673,6 +680,7 @@ def _run_model(
         work_dir=run.work_dir / "execution",
         registry_dir=work_dir / "registry",
         steps_python=steps_python,
+        feature_store_dir=work_dir / "feature-store",
         parameters=parameters,
         label=run.model,
         progress=progress,

@@ -34,6 +34,7 @@ from pipeline_steps.steplib import contract
 __all__ = [
     "MAX_BODY_CHARS",
     "PROCESSING_SOURCE_DIR",
+    "STEP_BUILD_TRAINING_SET",
     "STEP_CHECK_QUALITY",
     "STEP_EVALUATE",
     "STEP_FAIL",
@@ -58,6 +59,7 @@ STEP_CHECK_QUALITY = "CheckQuality"
 STEP_REGISTER = "RegisterModel"
 STEP_FAIL = "QualityFailed"
 STEP_INGEST = "IngestFeatures"
+STEP_BUILD_TRAINING_SET = "BuildTrainingSet"
 
 # --- where a pipeline writes, under the artifacts bucket (one layout; the data stack's
 # grants for model readers derive from it) ---------------------------------------------
@@ -68,6 +70,7 @@ STEP_OUTPUTS = {
     STEP_PREPROCESS: ("preprocess", ("train", "validation", "test", "baseline", "transform")),
     STEP_EVALUATE: ("evaluation", ()),
     STEP_INGEST: ("ingestion", ("ingestion",)),
+    STEP_BUILD_TRAINING_SET: ("training-set", ("training-set",)),
 }
 
 
@@ -113,6 +116,7 @@ SUBSTITUTIONS: Mapping[str, str] = MappingProxyType(
     {
         "ExecutionRoleArn": "ARN of the pipeline execution role (every job but ingestion runs as it)",
         "IngestionRoleArn": "ARN of the feature ingestion job's role (with a feature group)",
+        "TrainingSetRoleArn": "ARN of the training-set job's role (training from the offline store)",
         "ArtifactsBucket": "Name (not ARN) of the S3 bucket holding pipeline artifacts",
         "KmsKeyArn": "ARN of the KMS key for job volumes and S3 outputs",
         "ModelPackageGroupArn": "ARN of the model package group models register into",
@@ -122,7 +126,7 @@ SUBSTITUTIONS: Mapping[str, str] = MappingProxyType(
         "RawDataUri": "s3:// URI (prefix) of the raw data; default of InputDataUri",
         "MlflowResourceArn": "ARN of the stage's SageMaker managed MLflow app",
         # SubnetId<i> / SecurityGroupId<i> / IngestionSecurityGroupId<i> are added per
-        # PipelineInputs counts.
+        # PipelineInputs counts (the ingestion groups also carry the training-set job).
     }
 )
 
@@ -162,6 +166,15 @@ class PipelineInputs:
             the model's records into this feature group. It runs with its own role
             (``${IngestionRoleArn}``), not network-isolated (it calls the Feature Store
             runtime), in ``IngestionSecurityGroupId0..`` (its own security groups).
+        offline_store_table: when set (with ``feature_group_name``), the model trains from
+            the group's offline store: a ``BuildTrainingSet`` step queries this Glue table
+            of ``offline_store_database`` through Athena workgroup ``athena_workgroup`` as
+            of the cutoff (parameter ``TrainingCutoffTime``, the execution's start when
+            empty) and Preprocess reads its output instead of the raw files. It runs with
+            its own role (``${TrainingSetRoleArn}``), not network-isolated (it calls
+            Athena), in the ingestion security groups; IngestFeatures then no longer waits
+            for Preprocess (it validates the raw files as it reads them), and what it writes
+            reaches the offline store after this execution's cutoff: it trains the next.
     """
 
     model_name: str
@@ -190,6 +203,9 @@ class PipelineInputs:
     training_volume_size_gb: int = 30
     feature_group_name: str | None = None
     ingestion_security_group_count: int = 0
+    offline_store_database: str = ""
+    offline_store_table: str | None = None
+    athena_workgroup: str = ""
 
     def problems(self) -> list[str]:
         """Return every problem with these inputs (empty when valid)."""
@@ -239,6 +255,13 @@ class PipelineInputs:
             found.append(
                 f"mlflow_experiment_name {self.mlflow_experiment_name!r}: 1-256 letters, "
                 "digits and -_./"
+            )
+        if self.offline_store_table is not None and not (
+            self.feature_group_name and self.offline_store_database and self.athena_workgroup
+        ):
+            found.append(
+                "offline_store_table: training from the offline store needs "
+                "feature_group_name, offline_store_database and athena_workgroup"
             )
         if self.subnet_count < 0 or self.security_group_count < 0:
             found.append("subnet_count/security_group_count: must be >= 0")
@@ -326,6 +349,8 @@ def _placeholder_values(inputs: PipelineInputs) -> dict[str, str]:
         values["IngestionRoleArn"] = f"arn:aws:iam::{acct}:role/{_MARK}-ingestionrolearn"
         for i in range(inputs.ingestion_security_group_count):
             values[f"IngestionSecurityGroupId{i}"] = f"sg-{_MARK}ingestionsecuritygroupid{i}"
+    if inputs.offline_store_table is not None:
+        values["TrainingSetRoleArn"] = f"arn:aws:iam::{acct}:role/{_MARK}-trainingsetrolearn"
     return values
 
 
@@ -375,7 +400,8 @@ def build_definition(inputs: PipelineInputs) -> BuiltDefinition:
             descriptions[name] = f"ID of VPC subnet number {name[len('SubnetId') :]} for jobs"
         elif name.startswith("IngestionSecurityGroupId"):
             descriptions[name] = (
-                f"ID of the ingestion job's security group number {name[len('IngestionSecurityGroupId') :]}"
+                "ID of the ingestion (and training-set) jobs' security group number "
+                f"{name[len('IngestionSecurityGroupId') :]}"
             )
         elif name.startswith("SecurityGroupId"):
             descriptions[name] = f"ID of security group number {name[len('SecurityGroupId') :]}"
@@ -509,6 +535,11 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         p_train_type,
         p_train_count,
     ]
+    from_offline_store = inputs.offline_store_table is not None
+    if from_offline_store:
+        # Empty: the execution's start. A time given here rebuilds an earlier training set.
+        p_cutoff = ParameterString("TrainingCutoffTime", default_value="")
+        parameters.append(p_cutoff)
 
     # ---- shared job settings
     retry = [
@@ -612,6 +643,52 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     # the one *.json in it.
     schema_path = "/opt/ml/processing/input/schema"
 
+    ingestion_groups = [
+        ph[f"IngestionSecurityGroupId{i}"]
+        for i in range(inputs.ingestion_security_group_count)
+        if inputs.feature_group_name is not None
+    ]
+
+    # ---- BuildTrainingSet (offline store as of the cutoff) -> Preprocess
+    training_input: Any = p_input
+    layout_arguments: list[Any] = []
+    if from_offline_store:
+        build_step, build_outputs = STEP_OUTPUTS[STEP_BUILD_TRAINING_SET]
+        step_build = ProcessingStep(
+            name=STEP_BUILD_TRAINING_SET,
+            # Its own role (the only one that may query the offline store), not
+            # network-isolated: it calls Athena through the VPC's interface endpoint.
+            step_args=processor(
+                f"{inputs.model_name}-training-set", sklearn_image, 1,
+                job_role=ph["TrainingSetRoleArn"], isolated=False, groups=ingestion_groups,
+            ).run(
+                code=ph["CodeUri"],
+                inputs=[source_input, schema_input],
+                outputs=[
+                    s3_out(n, run_path(build_step, n), f"/opt/ml/processing/output/{n}")
+                    for n in build_outputs
+                ],
+                arguments=[
+                    PROCESSING_SOURCE_DIR, "build_training_set.py",
+                    "--schema", schema_path,
+                    "--feature-group", inputs.feature_group_name,
+                    "--database", inputs.offline_store_database,
+                    "--table", inputs.offline_store_table,
+                    "--workgroup", inputs.athena_workgroup,
+                    "--region", inputs.region,
+                    # One argument each, so that an empty cutoff is still a value.
+                    Join(on="", values=["--cutoff=", p_cutoff]),
+                    Join(on="", values=["--execution-start=", ExecutionVariables.START_DATETIME]),
+                    "--output-dir", f"/opt/ml/processing/output/{build_outputs[0]}",
+                ],
+            ),
+            retry_policies=retry,
+        )  # fmt: skip
+        training_input = step_build.properties.ProcessingOutputConfig.Outputs[
+            build_outputs[0]
+        ].S3Output.S3Uri
+        layout_arguments = ["--written-layout"]
+
     # ---- Preprocess
     pre_step, pre_outputs = STEP_OUTPUTS[STEP_PREPROCESS]
     step_pre = ProcessingStep(
@@ -621,7 +698,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
             inputs=[
                 source_input,
                 schema_input,
-                s3_in("raw", p_input, "/opt/ml/processing/input/raw"),
+                s3_in("raw", training_input, "/opt/ml/processing/input/raw"),
             ],
             outputs=[
                 s3_out(n, run_path(pre_step, n), f"/opt/ml/processing/output/{n}")
@@ -641,6 +718,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 # One training file per training instance (ShardedByS3Key needs as many).
                 "--train-shards",
                 Join(on="", values=[p_train_count]),
+                *layout_arguments,
             ],
         ),
         cache_config=cache,
@@ -654,9 +732,6 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     steps_after_preprocess: list[Any] = []
     if inputs.feature_group_name is not None:
         ingest_step, ingest_outputs = STEP_OUTPUTS[STEP_INGEST]
-        ingestion_groups = [
-            ph[f"IngestionSecurityGroupId{i}"] for i in range(inputs.ingestion_security_group_count)
-        ]
         step_ingest = ProcessingStep(
             name=STEP_INGEST,
             # Its own role (the only one that may write records) and its own security
@@ -681,7 +756,9 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                     "--output-dir", "/opt/ml/processing/output/ingestion",
                 ],
             ),
-            depends_on=[step_pre],
+            # From raw files, Preprocess validates the data first; from the offline store,
+            # Preprocess reads other data and ingestion need not wait.
+            depends_on=None if from_offline_store else [step_pre],
             retry_policies=retry,
         )  # fmt: skip
         steps_after_preprocess.append(step_ingest)
@@ -890,7 +967,14 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     pipeline = Pipeline(
         name=f"{inputs.model_name}-training",
         parameters=parameters,
-        steps=[step_pre, *steps_after_preprocess, step_train, step_eval, step_check],
+        steps=[
+            *([step_build] if from_offline_store else []),
+            step_pre,
+            *steps_after_preprocess,
+            step_train,
+            step_eval,
+            step_check,
+        ],
         sagemaker_session=session,
         mlflow_config=mlflow,
     )

@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 
 from constructs import Construct
 from constructs.feature_group import (
@@ -24,6 +25,7 @@ from constructs.feature_group import (
     FeatureGroupBase,
     OfflineStoreRole,
     OfflineStoreWorkgroup,
+    OfflineStoreWorkgroupBase,
     share_catalog,
 )
 from constructs.mlflow_app import MlflowApp, MlflowAppBase
@@ -31,6 +33,8 @@ from constructs.model_registry import ModelPackageGroup, ModelPackageGroupBase, 
 from constructs.network import PrivateNetwork
 from constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from constructs.stage_handoff import StageHandoff
+from constructs.version_records import VersionRecords
+from mlops import serving_record
 from mlops.config import FeatureGroupConfig, ModelConfig, StageConfig, pascal_case
 from mlops.pipeline_definition import registered_object_patterns
 from pipeline_steps.steplib import contract
@@ -118,6 +122,22 @@ class DataStack(cdk.Stack):
             )
         )
 
+        # Alarms of the stage (endpoints, monitoring) go here; CloudWatch publishes to a
+        # topic encrypted with the key only when the key lets it.
+        self.alarm_topic = sns.Topic(
+            self, "AlarmTopic", master_key=self.data_key, enforce_ssl=True,
+            display_name=f"MLOps {stage_name} alarms",
+        )  # fmt: skip
+        self.data_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsToTheAlarmTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+
         self.network = PrivateNetwork(
             self,
             "Network",
@@ -188,7 +208,9 @@ class DataStack(cdk.Stack):
             self.model_package_groups[model.name] = ModelPackageGroup(
                 self,
                 f"{pascal_case(model.name)}ModelPackageGroup",
-                model_package_group_name=f"{stage_name}-{model.name}",
+                model_package_group_name=serving_record.model_package_group_name(
+                    stage_name, model.name
+                ),
                 description=f"{model.name}: {model.problem_type}, target {model.target_column}",
                 reader_account_ids=stage.model_reader_accounts,
                 removal_policy=removal,
@@ -203,6 +225,16 @@ class DataStack(cdk.Stack):
                 log_retention=_retention(stage.log_retention_days),
             )
 
+        # What each model serves in this stage: created as "none", then written only by
+        # the approval tooling (never by CloudFormation).
+        self.version_records = VersionRecords(
+            self, "VersionRecords",
+            namespace=serving_record.NAMESPACE.format(stage=stage_name) + "/serving",
+            names=[serving_record.record_name(stage_name, m.name) for m in models],
+            encryption_key=self.data_key, log_retention=_retention(stage.log_retention_days),
+            delete_on_removal=removal == cdk.RemovalPolicy.DESTROY,
+        )  # fmt: skip
+
         self._feature_store(stage_name, stage, models, feature_groups, removal, data_bucket)
 
         self.mlflow: MlflowApp | None = None
@@ -216,7 +248,9 @@ class DataStack(cdk.Stack):
                 artifacts_bucket=self.artifacts_bucket,
                 removal_policy=removal,
             )
-        self.handoff = StageHandoff(self, "Handoff", namespace=f"/mlops/{stage_name}")
+        self.handoff = StageHandoff(
+            self, "Handoff", namespace=serving_record.NAMESPACE.format(stage=stage_name)
+        )
         self._publish()
         _quiet_auto_delete_provider_lint(self)
 
@@ -287,6 +321,15 @@ class DataStack(cdk.Stack):
             self.ingestion_security_group = self.network.add_feature_store_runtime_endpoint(
                 [g.feature_group_arn for g in self.feature_groups.values()]
             )
+        trains_offline = {m.name for m in models if m.training_data == "offlineStore"}
+        self._offline_trained = {
+            n for n, m in self._feature_group_models.items() if m in trains_offline
+        }
+        if self._offline_trained and self.offline_store_workgroup is not None:
+            assert self.ingestion_security_group is not None
+            self.network.add_athena_endpoint(
+                self.offline_store_workgroup.workgroup_arn, self.ingestion_security_group
+            )
         shared = sorted({a for g in groups for a in g.share_with_accounts})
         if shared:
             share_catalog(self, "FeatureGroupDiscovery", shared)
@@ -311,6 +354,7 @@ class DataStack(cdk.Stack):
             ("data/data-capture-bucket-arn", self.data_capture_bucket, "data capture"),
         ):
             publish(key, bucket.bucket_arn, description=f"ARN of the stage's {what} bucket")
+        publish("alarms/topic-arn", self.alarm_topic.topic_arn, description="The stage's alarms")
         publish("network/vpc-id", self.network.vpc.vpc_id, description="The stage's VPC")
         self.handoff.publish_list(
             "network/job-subnet-ids",
@@ -324,6 +368,11 @@ class DataStack(cdk.Stack):
         )
         if self.mlflow is not None:
             publish("mlflow/app-arn", self.mlflow.app_arn, description="The stage's MLflow App")
+        if self.feature_store_bucket is not None:
+            publish(
+                "data/feature-store-bucket-arn", self.feature_store_bucket.bucket_arn,
+                description="ARN of the stage's Feature Store offline-store bucket",
+            )  # fmt: skip
         if self.ingestion_security_group is not None:
             publish(
                 "network/ingestion-security-group-id",
@@ -358,6 +407,11 @@ class StageResources:
 
     def _read(self, key: str) -> str:
         return self._data.handoff.read(self._holder, key)
+
+    @functools.cached_property
+    def alarm_topic(self) -> sns.ITopic:
+        """The stage's KMS-encrypted alarm topic."""
+        return sns.Topic.from_topic_arn(self._holder, "AlarmTopic", self._read("alarms/topic-arn"))
 
     @functools.cached_property
     def data_key(self) -> kms.IKey:
@@ -421,14 +475,39 @@ class StageResources:
             self._read("network/ingestion-security-group-id"), mutable=False,
         )  # fmt: skip
 
-    def feature_group(self, model_name: str) -> FeatureGroupBase | None:
-        """The feature group ``model_name``'s pipeline ingests into, or None."""
+    def feature_group(
+        self, model_name: str, *, with_offline_store: bool = False
+    ) -> FeatureGroupBase | None:
+        """The feature group ``model_name``'s pipeline ingests into, or None; with
+        ``with_offline_store``, its offline store too (for queries)."""
         group = self._data.feature_group_of(model_name)
         if group is None:
             return None
+        offline = with_offline_store and group.offline_store_table is not None
         return FeatureGroupBase.from_feature_group_attributes(
             self._holder, f"{pascal_case(model_name)}FeatureGroup",
             feature_group_name=group.feature_group_name, encryption_key=self.data_key,
+            offline_store_bucket=self.feature_store_bucket if offline else None,
+            offline_store_prefix=group.offline_store_prefix,
+            offline_store_table=group.offline_store_table if offline else None,
+        )  # fmt: skip
+
+    @functools.cached_property
+    def feature_store_bucket(self) -> s3.IBucket | None:
+        """The offline stores' bucket; None when no group of the stage has one."""
+        if not self._data.handoff.has("data/feature-store-bucket-arn"):
+            return None
+        return self._bucket("FeatureStoreBucket", "data/feature-store-bucket-arn")
+
+    @functools.cached_property
+    def offline_store_workgroup(self) -> OfflineStoreWorkgroupBase | None:
+        """The Athena workgroup of offline-store queries; None without an offline store."""
+        workgroup = self._data.offline_store_workgroup
+        if workgroup is None or self.feature_store_bucket is None:
+            return None
+        return OfflineStoreWorkgroupBase.from_workgroup_attributes(
+            self._holder, "OfflineStoreWorkgroup", workgroup_name=workgroup.workgroup_name,
+            bucket=self.feature_store_bucket, results_prefix=workgroup.results_prefix,
         )  # fmt: skip
 
     def model_package_group(self, model_name: str) -> ModelPackageGroupBase:

@@ -115,9 +115,14 @@ class ModelTrainingStack(cdk.NestedStack):
             ),
             xgboost_version=model.algorithm.version,
             mlflow_app=shared.mlflow_app,
-            feature_group=shared.feature_group(model.name),
+            feature_group=shared.feature_group(
+                model.name, with_offline_store=model.training_data == "offlineStore"
+            ),
             ingestion_security_groups=(
                 [shared.ingestion_security_group] if shared.ingestion_security_group else []
+            ),
+            offline_store_workgroup=(
+                shared.offline_store_workgroup if model.training_data == "offlineStore" else None
             ),
             schedule=(
                 scheduler.ScheduleExpression.expression(settings.schedule_expression, None)

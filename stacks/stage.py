@@ -9,6 +9,7 @@ from constructs.template_budget import TemplateBudget
 from mlops.config import PlatformConfig
 from stacks.data_stack import DataStack
 from stacks.pipeline_stack import PipelineStack
+from stacks.serving_stack import ServingStack
 
 
 class MlopsStage(cdk.Stage):
@@ -17,6 +18,7 @@ class MlopsStage(cdk.Stage):
     Attributes:
         data: the stateful stack (keys, network, buckets, model registry, MLflow).
         training: the training pipelines (stateless).
+        serving: the endpoints (stateless).
     """
 
     def __init__(self, scope: Construct, stage_name: str, *, config: PlatformConfig) -> None:
@@ -32,7 +34,11 @@ class MlopsStage(cdk.Stage):
         self.training = PipelineStack(
             self, "Training", stage_name=stage_name, stage=stage, models=models, data=self.data
         )
-        for stack in (self.data, self.training):
+        self.serving = ServingStack(
+            self, "Serving", stage_name=stage_name, stage=stage, models=models, data=self.data,
+            training=self.training,
+        )  # fmt: skip
+        for stack in (self.data, self.training, self.serving):
             stack.node.add_validation(TemplateBudget(stack, stack.model_scopes))
         for key, value in sorted(stage.tags.items()):
             cdk.Tags.of(self).add(key, value)

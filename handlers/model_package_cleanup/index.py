@@ -76,7 +76,9 @@ def handle(event: dict[str, Any], client: Any) -> dict[str, Any]:
     return response
 
 
-def send(url: str, body: dict[str, Any], opener: Callable[..., Any] = urllib.request.urlopen) -> None:
+def send(
+    url: str, body: dict[str, Any], opener: Callable[..., Any] = urllib.request.urlopen
+) -> None:
     data = json.dumps(body).encode()
     request = urllib.request.Request(
         url, data=data, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(data))}

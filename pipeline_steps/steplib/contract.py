@@ -22,6 +22,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 # --------------------------------------------------------------------------- problem types
@@ -1122,3 +1123,10 @@ def gate_problems(problem_type: str, metric: Any, threshold: Any) -> list[Proble
 #: Set by ``make local-run`` for the steps: the directory of its stand-in for the Feature
 #: Store runtime (``steplib.local_feature_store``), instead of AWS.
 LOCAL_FEATURE_STORE_VARIABLE = "MLOPS_LOCAL_FEATURE_STORE"
+
+#: A version's single-container form (what serverless endpoints serve: SageMaker Serverless
+#: Inference serves no inference pipeline): the built-in XGBoost image in framework mode,
+#: running this user module from the ``code/`` directory of its model.tar.gz.
+SINGLE_CONTAINER_ENVIRONMENT: Mapping[str, str] = MappingProxyType(
+    {"SAGEMAKER_PROGRAM": "serve_single.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+)

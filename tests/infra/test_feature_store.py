@@ -270,3 +270,107 @@ def test_the_lock_records_each_stage_and_no_lock_means_nothing_deployed(
     _edit_schema(locked_project, lambda s: s["features"].pop(0))
     parse_config(json.loads((locked_project / "cdk.json").read_text())["context"]["mlops"],
                  project_root=locked_project)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def offline_trained() -> dict[str, Any]:
+    """The dev stage with breast-cancer training from its offline store."""
+    from cdk_helpers import all_templates, make_app
+
+    import app as platform_app
+
+    config = mlops_config()
+    config["defaultStages"] = ["dev"]
+    config["models"][0]["trainingData"] = "offlineStore"
+    app = make_app(config)
+    stages = platform_app.build(app)
+    app.synth()
+    return all_templates(stages.values())
+
+
+def _definition(template: dict[str, Any]) -> dict[str, Any]:
+    (pipeline,) = _of_type(template, "AWS::SageMaker::Pipeline").values()
+    body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+    return json.loads(body[0].replace("${!", "${"))
+
+
+def test_a_model_trained_from_the_offline_store_builds_its_training_set_first(
+    offline_trained: dict[str, Any],
+) -> None:
+    definition = _definition(offline_trained["dev/Training/BreastCancerTraining"])
+    steps = {s["Name"]: s for s in definition["Steps"]}
+    build = steps["BuildTrainingSet"]["Arguments"]
+    arguments = build["AppSpecification"]["ContainerArguments"]
+    assert arguments[1] == "build_training_set.py"
+    assert arguments[arguments.index("--table") + 1] == "dev_breast_cancer_features"
+    assert arguments[arguments.index("--workgroup") + 1] == "dev-feature-store"
+    assert "Execution.StartDateTime" in json.dumps(arguments)
+    assert "Parameters.TrainingCutoffTime" in json.dumps(arguments)
+    assert build["RoleArn"] == "${TrainingSetRoleArn}"
+    assert build["NetworkConfig"]["EnableNetworkIsolation"] is False
+    # Preprocess reads the training set (written layout), not the raw prefix.
+    preprocess = steps["Preprocess"]["Arguments"]
+    (raw,) = [i for i in preprocess["ProcessingInputs"] if i["InputName"] == "raw"]
+    assert "Steps.BuildTrainingSet" in json.dumps(raw["S3Input"]["S3Uri"])
+    assert "--written-layout" in preprocess["AppSpecification"]["ContainerArguments"]
+    # Ingestion still feeds the group from the raw files, without waiting.
+    assert "DependsOn" not in steps["IngestFeatures"]
+    assert {p["Name"] for p in definition["Parameters"]} >= {"TrainingCutoffTime"}
+
+
+def test_only_the_training_set_role_may_query_the_offline_store(
+    offline_trained: dict[str, Any],
+) -> None:
+    template = offline_trained["dev/Training/BreastCancerTraining"]
+    policies = _of_type(template, "AWS::IAM::Policy")
+    querying = [k for k, p in policies.items() if "athena:StartQueryExecution" in json.dumps(p)]
+    assert len(querying) == 1 and "TrainingSetRole" in querying[0]
+    text = json.dumps(policies[querying[0]])
+    assert "workgroup/dev-feature-store" in text
+    assert "dev_breast_cancer_features" in text  # the Glue table, not every table
+    assert "PutRecord" not in text
+
+
+def test_the_athena_endpoint_admits_only_the_feature_jobs_group(
+    offline_trained: dict[str, Any],
+) -> None:
+    template = offline_trained["dev/Data"]
+    endpoints = [
+        e["Properties"]
+        for e in _of_type(template, "AWS::EC2::VPCEndpoint").values()
+        if "athena" in json.dumps(e["Properties"]["ServiceName"])
+    ]
+    (athena,) = endpoints
+    statement = athena["PolicyDocument"]["Statement"][0]
+    assert "workgroup/dev-feature-store" in json.dumps(statement["Resource"])
+    assert statement["Condition"]["StringEquals"]["aws:PrincipalAccount"]
+
+
+def test_an_athena_endpoint_exists_only_when_a_model_trains_from_the_offline_store(
+    templates: dict[str, Any],
+) -> None:
+    for stage in STAGES:
+        assert "athena" not in json.dumps(
+            [e["Properties"]["ServiceName"] for e in _of_type(
+                templates[f"{stage}/Data"], "AWS::EC2::VPCEndpoint").values()]
+        )  # fmt: skip
+
+
+def test_training_from_the_offline_store_needs_a_group_with_one() -> None:
+    config = mlops_config()
+    config["models"][0]["trainingData"] = "offlineStore"
+    config["featureGroups"][0]["offlineStore"] = False
+    with pytest.raises(ConfigError, match=r"trainingData: got 'offlineStore': no feature group"):
+        parse_config(config, project_root=ROOT)
+    config["models"][0]["trainingData"] = "offline"
+    with pytest.raises(ConfigError, match="trainingData"):
+        parse_config(config, project_root=ROOT)
+
+
+def test_training_from_the_offline_store_is_cfn_lint_clean(
+    offline_trained: dict[str, Any],
+) -> None:
+    from lint_helpers import lint_findings
+
+    for name in ("dev/Data", "dev/Training/BreastCancerTraining"):
+        assert lint_findings(offline_trained[name], "us-east-1") == [], name

@@ -34,7 +34,7 @@ def test_the_ingestion_step_wrote_every_record_into_the_feature_group(local_run)
     )  # fmt: skip
     assert summary["feature_group"] == WITH_FEATURE_GROUP["breast-cancer"]
     assert (summary["rows_read"], summary["written"], summary["rejected"]) == (569, 569, 0)
-    (store,) = (local_run["work"] / "breast-cancer").rglob("dev-breast-cancer-features.jsonl")
+    store = local_run["work"] / "feature-store" / "dev-breast-cancer-features.jsonl"
     lines = store.read_text().splitlines()
     assert len(lines) == 569 and json.loads(lines[0])["diagnosis"] in ("benign", "malignant")
 
@@ -225,3 +225,38 @@ def test_transform_artifact_is_a_sklearn_serving_package(local_run, tmp_path):
         mod.predict_fn(mod.input_fn(",".join(["15"] * 30), "text/csv"), model), "text/csv"
     )
     assert out.status == 200 and len(out.body.strip().split(",")) == 30
+
+
+def test_a_model_trains_from_the_offline_store_as_of_the_executions_start(local_run, tmp_path):
+    """A second local run, breast-cancer with ``trainingData: offlineStore``, on the feature
+    store the session's run filled: BuildTrainingSet queries it (the DuckDB rendering of
+    the Athena query) as of this execution's start, Preprocess reads that training set, and
+    the model passes its gate; the records this run ingests are after its cutoff."""
+    import shutil
+    import subprocess
+
+    from steps_helpers import CDK_PYTHON
+
+    cdk_json = json.loads((REPO / "cdk.json").read_text())
+    (model,) = [m for m in cdk_json["context"]["mlops"]["models"] if m["name"] == "breast-cancer"]
+    model["trainingData"] = "offlineStore"
+    (tmp_path / "cdk.json").write_text(json.dumps(cdk_json))
+    shutil.copytree(local_run["work"] / "feature-store", tmp_path / "dev" / "feature-store")
+    store = tmp_path / "dev" / "feature-store" / "dev-breast-cancer-features.jsonl"
+    before = len(store.read_text().splitlines())
+    proc = subprocess.run(
+        [CDK_PYTHON, "-m", "mlops.local_run", "--cdk-json", tmp_path / "cdk.json",
+         "--work-dir", tmp_path, "--steps-python", sys.executable, "--model", "breast-cancer"],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    steps = ["BuildTrainingSet", "Preprocess", "IngestFeatures", *STEPS_RUN[1:]]
+    for number, step in enumerate(steps, 1):
+        assert f"[breast-cancer] {number}. {step}: succeeded" in proc.stdout, step
+    built = pd.read_csv(
+        job(tmp_path / "dev", "breast-cancer", "BuildTrainingSet")
+        / "processing/output/training-set/training-set.csv"
+    )
+    raw = pd.read_csv(REPO / "data/raw/breast-cancer/breast-cancer.csv")
+    assert len(built) == len(raw) == 569 and built["record_id"].is_unique
+    assert len(store.read_text().splitlines()) == before + 569  # ingested after the cutoff
