@@ -18,7 +18,6 @@ from typing import Any
 
 import aws_cdk as cdk
 import jsii
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -26,9 +25,6 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as scheduler_targets
-from aws_cdk import aws_sqs as sqs
-from aws_cdk.interfaces import aws_sagemaker as sagemaker_refs
 
 import constructs
 from constructs import Construct
@@ -46,6 +42,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.pipeline_base import SageMakerPipeline
 from constructs.s3_grants import grant_objects_read, grant_prefix
 from constructs.sagemaker_grants import JOB_LOG_GROUPS, grant_sagemaker_basics
 from constructs.service_principals import confined_service_principal
@@ -60,15 +57,12 @@ RUNNER = STEPS_DIR / "run_step.sh"
 ASSET_EXCLUDES = ["__pycache__", "**/__pycache__", "*.pyc", ".pytest_cache"]
 #: A build takes well under a second once the SDK is imported; this only stops a hang.
 BUILD_TIMEOUT_SECONDS = 300
-#: CloudWatch namespace of SageMaker Pipelines' execution metrics (dimension PipelineName).
-METRIC_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 IMAGE_PATTERN = re.compile(
     r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+):"
 )
 
 
-@jsii.implements(sagemaker.IPipeline)
-class TrainingPipeline(cdk.Resource):
+class TrainingPipeline(SageMakerPipeline):
     """One model's SageMaker Pipeline, its execution role and, optionally, its schedule.
 
     Attributes:
@@ -155,7 +149,7 @@ class TrainingPipeline(cdk.Resource):
                 one granted the queries), and Preprocess reads the result instead of the
                 raw files. Without it, the model trains from the raw files.
         """
-        super().__init__(scope, id, physical_name=pipeline_name)
+        super().__init__(scope, id, pipeline_name=pipeline_name)
         stack = cdk.Stack.of(self)
         if (vpc is None) != (not security_groups):
             raise ValueError(f"{self.node.path}: give both vpc and security_groups, or neither")
@@ -187,10 +181,6 @@ class TrainingPipeline(cdk.Resource):
             ).subnet_ids
         groups = list(security_groups)
         max_runtime = max_runtime or cdk.Duration.hours(1)
-        self._pipeline_name = pipeline_name
-        self._pipeline_arn = stack.format_arn(
-            service="sagemaker", resource="pipeline", resource_name=pipeline_name.lower()
-        )
         trains_offline = offline_store_workgroup is not None
         inputs = PipelineInputs(
             model_name=model_name,
@@ -345,15 +335,7 @@ class TrainingPipeline(cdk.Resource):
                 self._grant_image_pulls(job_role)
 
         if schedule is not None:
-            self._schedule(schedule, encryption_key)
-
-    @property
-    def pipeline_name(self) -> str:
-        return self._pipeline_name
-
-    @property
-    def pipeline_arn(self) -> str:
-        return self._pipeline_arn
+            self.add_schedule(schedule, encryption_key)
 
     # --- the definition -------------------------------------------------------------------
 
@@ -402,75 +384,6 @@ class TrainingPipeline(cdk.Resource):
                 for account, region, name in IMAGE_PATTERN.findall(self.definition.body)
             }
         )
-
-    # --- grants ---------------------------------------------------------------------------
-
-    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Lets ``grantee`` start, watch and stop executions of this pipeline."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=[
-                "sagemaker:StartPipelineExecution",
-                "sagemaker:DescribePipelineExecution",
-                "sagemaker:ListPipelineExecutionSteps",
-                "sagemaker:StopPipelineExecution",
-            ],
-            resource_arns=[self.pipeline_arn, f"{self.pipeline_arn}/execution/*"],
-        )
-
-    def grant_start_pipeline_execution(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Lets ``grantee`` start executions only (what ``sagemaker.IPipeline`` asks for)."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["sagemaker:StartPipelineExecution"],
-            resource_arns=[self.pipeline_arn],
-        )
-
-    @property
-    def pipeline_ref(self) -> sagemaker_refs.PipelineReference:
-        return sagemaker_refs.PipelineReference(pipeline_name=self.pipeline_name)
-
-    # --- metrics --------------------------------------------------------------------------
-
-    def metric(
-        self,
-        metric_name: str,
-        *,
-        statistic: str = "Sum",
-        period: cdk.Duration | None = None,
-        **props: Any,
-    ) -> cloudwatch.Metric:
-        """A SageMaker Pipelines metric of this pipeline (namespace
-        ``AWS/Sagemaker/ModelBuildingPipeline``, dimension ``PipelineName``); the period
-        defaults to 5 minutes."""
-        return cloudwatch.Metric(
-            namespace=METRIC_NAMESPACE,
-            metric_name=metric_name,
-            dimensions_map={"PipelineName": self.pipeline_name},
-            statistic=statistic,
-            period=period or cdk.Duration.minutes(5),
-            **props,
-        )
-
-    def metric_executions_started(self, **props: Any) -> cloudwatch.Metric:
-        """Executions started (Sum)."""
-        return self.metric("ExecutionStarted", **props)
-
-    def metric_executions_failed(self, **props: Any) -> cloudwatch.Metric:
-        """Executions that failed, the quality gate's QualityFailed included (Sum)."""
-        return self.metric("ExecutionFailed", **props)
-
-    def metric_executions_succeeded(self, **props: Any) -> cloudwatch.Metric:
-        """Executions that succeeded (Sum)."""
-        return self.metric("ExecutionSucceeded", **props)
-
-    def metric_executions_stopped(self, **props: Any) -> cloudwatch.Metric:
-        """Executions stopped by a person or a retry policy (Sum)."""
-        return self.metric("ExecutionStopped", **props)
-
-    def metric_execution_duration(self, **props: Any) -> cloudwatch.Metric:
-        """How long executions took, in milliseconds (Average)."""
-        return self.metric("ExecutionDuration", **{"statistic": "Average", **props})
 
     # --- internals ------------------------------------------------------------------------
 
@@ -608,50 +521,6 @@ class TrainingPipeline(cdk.Resource):
             )
         )
         grant_sagemaker_basics(role, stack, key, vpc=vpc, log_groups=JOB_LOG_GROUPS)
-
-    def _schedule(self, expression: scheduler.ScheduleExpression, key: kms.IKey) -> None:
-        # Starts that fail after the retries land here instead of vanishing.
-        self.schedule_dead_letters = sqs.Queue(
-            self,
-            "ScheduleDeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(
-            self.schedule_dead_letters.node.default_child,  # type: ignore[arg-type]
-            "AwsSolutions::AwsSolutions-SQS3",
-            "This queue is the schedule's dead-letter queue itself (cdk-nag cannot see the "
-            "Scheduler's DeadLetterConfig). Compensating controls: KMS with the stage's key, "
-            "SSL only, 14-day retention.",
-        )
-        role = iam.Role(
-            self,
-            "ScheduleRole",
-            # Only schedules of this account's default group may assume it.
-            assumed_by=confined_service_principal(
-                self,
-                "scheduler.amazonaws.com",
-                arn_service="scheduler",
-                resource="schedule-group/default",
-            ),
-            description=f"Lets EventBridge Scheduler start {self.pipeline_name}",
-        )
-        scheduler.Schedule(
-            self,
-            "Schedule",
-            description=f"Starts {self.pipeline_name}",
-            schedule=expression,
-            target=scheduler_targets.SageMakerStartPipelineExecution(
-                self,
-                role=role,
-                max_event_age=cdk.Duration.hours(1),
-                retry_attempts=3,
-                dead_letter_queue=self.schedule_dead_letters,
-            ),
-        )
-        acknowledge(default_policy_resource(role), INLINE_POLICY, INLINE_POLICY_REASON)
 
 
 @jsii.implements(constructs.IValidation)

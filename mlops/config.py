@@ -117,6 +117,18 @@ ProcessingInstanceType = Annotated[
 TrainingInstanceType = Annotated[
     str, _instance_type_validator("TrainingInstanceType", "training", jobs=True)
 ]
+
+
+def _schedule_expression(value: str) -> str:
+    if not re.fullmatch(r"(cron|rate)\(.+\)", value):
+        raise ValueError(
+            f"{value!r} is not an EventBridge Scheduler expression. "
+            'Fix: use "cron(0 3 ? * MON *)" or "rate(7 days)", or null for no schedule'
+        )
+    return value
+
+
+ScheduleExpressionText = Annotated[str, AfterValidator(_schedule_expression)]
 EndpointInstanceType = Annotated[
     str, _instance_type_validator("ProductionVariantInstanceType", "endpoint")
 ]
@@ -179,17 +191,7 @@ class PipelineSettings(_Model):
     max_runtime_seconds: int = Field(default=3600, ge=60, le=432000)
     use_spot_training: bool = False
     max_wait_seconds: int | None = Field(default=None, ge=60, le=432000)
-    schedule_expression: str | None = None
-
-    @field_validator("schedule_expression")
-    @classmethod
-    def _schedule(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"(cron|rate)\(.+\)", value):
-            raise ValueError(
-                f"{value!r} is not an EventBridge Scheduler expression. "
-                'Fix: use "cron(0 3 ? * MON *)" or "rate(7 days)", or null for no schedule'
-            )
-        return value
+    schedule_expression: ScheduleExpressionText | None = None
 
 
 class ServerlessSettings(_Model):
@@ -265,6 +267,15 @@ class EndpointSettings(_Model):
         return self.rollback_alarms or RollbackAlarmSettings()
 
 
+class BatchSettings(_Model):
+    """A stage's batch inference pipelines (one per model)."""
+
+    instance_type: EndpointInstanceType = "ml.m5.xlarge"
+    instance_count: int = Field(default=1, ge=1, le=100)
+    #: EventBridge Scheduler expression; without it, pipelines start only by hand.
+    schedule_expression: ScheduleExpressionText | None = None
+
+
 class MlflowSettings(_Model):
     """Managed MLflow for experiment tracking; ``enabled: false`` leaves it out."""
 
@@ -286,6 +297,7 @@ class StageConfig(_Model):
     noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
     pipeline: PipelineSettings = PipelineSettings()
     endpoint: EndpointSettings = EndpointSettings()
+    batch: BatchSettings = BatchSettings()
     mlflow: MlflowSettings = MlflowSettings()
     #: Create SageMaker's job log groups (/aws/sagemaker/ProcessingJobs, /TrainingJobs)
     #: with the stage's key and retention. They are one per account and region: default
@@ -405,10 +417,24 @@ class ModelConfig(_Model):
     #: ``offlineStore`` (the model's feature group as of the execution's cutoff time: each
     #: record's latest version written by then; the raw files still feed the group).
     training_data: Literal["rawFiles", "offlineStore"] = "rawFiles"
+    #: Batch inference: the raw rows to score (raw-data bucket) and where results go
+    #: (artifacts bucket); defaults ``batch/<name>/input/`` and ``batch/<name>/output/``.
+    batch_input_prefix: str | None = None
+    batch_output_prefix: str | None = None
 
-    @field_validator("data_prefix")
+    @property
+    def batch_input(self) -> str:
+        return self.batch_input_prefix or f"batch/{self.name}/input/"
+
+    @property
+    def batch_output(self) -> str:
+        return self.batch_output_prefix or f"batch/{self.name}/output/"
+
+    @field_validator("data_prefix", "batch_input_prefix", "batch_output_prefix")
     @classmethod
-    def _prefix(cls, value: str) -> str:
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not re.fullmatch(r"[A-Za-z0-9!_.*'()\-]+(/[A-Za-z0-9!_.*'()\-]+)*/", value):
             raise ValueError(
                 f"{value!r} is not an S3 key prefix. Fix: a relative prefix ending in '/', "

@@ -81,11 +81,16 @@ class Assembly:
     # --- what the stage holds ------------------------------------------------------------
 
     def pipelines(self) -> list[PipelineResource]:
-        """Every pipeline of the stage, with its variables evaluated."""
+        """Every pipeline of the stage that exists before any approval (the training
+        pipelines), with its variables evaluated."""
         found = []
         for path, template in self.templates.items():
             for resource in template.get("Resources", {}).values():
                 if resource.get("Type") != "AWS::SageMaker::Pipeline":
+                    continue
+                if "Condition" in resource:
+                    # The serving stack's batch pipelines exist only once a version is
+                    # approved; local-run runs the training pipelines.
                     continue
                 props = resource["Properties"]
                 sub = props["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]

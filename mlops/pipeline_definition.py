@@ -66,6 +66,10 @@ STEP_BUILD_TRAINING_SET = "BuildTrainingSet"
 ARTIFACTS_ROOT = "pipelines"
 EXECUTIONS = "executions"  # <root>/<model>/executions/<execution id>/<step>/<output>/
 TRAINING = "training"  # <root>/<model>/training/<job name>/output/model.tar.gz
+#: Evaluate's second output: the version's single-container model.tar.gz.
+SERVING_OUTPUT = "serving"
+#: The name of that form's additional inference specification in a model package.
+SINGLE_CONTAINER_SPECIFICATION = "single-container"
 STEP_OUTPUTS = {
     STEP_PREPROCESS: ("preprocess", ("train", "validation", "test", "baseline", "transform")),
     STEP_EVALUATE: ("evaluation", ()),
@@ -93,7 +97,8 @@ def model_prefix(model_name: str) -> str:
 
 def registered_object_patterns(model_name: str = "*") -> list[str]:
     """Key patterns of the objects a registered model version refers to: the two
-    containers' model artifacts, its evaluation report and its drift baseline. Not the
+    containers' model artifacts, its single-container form, its evaluation report and its
+    drift baseline. Not the
     data splits or checkpoints. What an account that deploys the model must read."""
     base = f"{model_prefix(model_name)}"
     preprocess = STEP_OUTPUTS[STEP_PREPROCESS][0]
@@ -102,6 +107,7 @@ def registered_object_patterns(model_name: str = "*") -> list[str]:
         f"{base}{EXECUTIONS}/*/{preprocess}/transform/*",
         f"{base}{EXECUTIONS}/*/{preprocess}/baseline/*",
         f"{base}{EXECUTIONS}/*/{STEP_OUTPUTS[STEP_EVALUATE][0]}/*",
+        f"{base}{EXECUTIONS}/*/{SERVING_OUTPUT}/*",
     ]
 
 
@@ -850,7 +856,8 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                     "evaluation",
                     run_path(STEP_OUTPUTS[STEP_EVALUATE][0]),
                     "/opt/ml/processing/evaluation",
-                )
+                ),
+                s3_out(SERVING_OUTPUT, run_path(SERVING_OUTPUT), "/opt/ml/processing/serving"),
             ],
             arguments=[
                 PROCESSING_SOURCE_DIR,
@@ -867,6 +874,8 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 inputs.problem_type,
                 "--output-dir",
                 "/opt/ml/processing/evaluation",
+                "--serving-dir",
+                "/opt/ml/processing/serving",
             ],
         ),
         property_files=[report],
@@ -876,6 +885,29 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     evaluation_uri = step_eval.properties.ProcessingOutputConfig.Outputs[
         "evaluation"
     ].S3Output.S3Uri
+    # The version's single-container form (what serverless endpoints serve), registered
+    # beside the inference pipeline as an additional inference specification.
+    single_container = {
+        "Name": SINGLE_CONTAINER_SPECIFICATION,
+        "Description": "The transform and the booster in one XGBoost container (serverless)",
+        "Containers": [
+            {
+                "Image": xgboost_inference_image,
+                "ModelDataUrl": Join(
+                    on="/",
+                    values=[
+                        step_eval.properties.ProcessingOutputConfig.Outputs[
+                            SERVING_OUTPUT
+                        ].S3Output.S3Uri,
+                        "model.tar.gz",
+                    ],
+                ).expr,
+                "Environment": dict(contract.SINGLE_CONTAINER_ENVIRONMENT),
+            }
+        ],
+        "SupportedContentTypes": ["text/csv", "application/json"],
+        "SupportedResponseMIMETypes": ["text/csv"],
+    }
 
     # ---- RegisterModel: sklearn transform container, then XGBoost
     session.init_model_step_arguments(SimpleNamespace(sagemaker_session=session))
@@ -979,6 +1011,9 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         mlflow_config=mlflow,
     )
     definition = json.loads(pipeline.definition())
+    # The SDK's registration has no additional inference specifications; the request has.
+    (register,) = [s for s in all_steps(definition["Steps"]) if s["Name"] == STEP_REGISTER]
+    register["Arguments"]["AdditionalInferenceSpecifications"] = [single_container]
     if mlflow is not None:
         # ModelTrainer has no MLflow option; CreateTrainingJob has (SageMaker logs the
         # job's hyperparameters and metrics to the experiment).

@@ -9,11 +9,16 @@ transform and the raw test rows, and writes to the output directory:
   the pipeline's condition step (``<section>.<metric>.value``) and the model registry read;
 * ``roc_curve.png`` and ``confusion_matrix.png`` (classification) or ``residuals.png``;
 * ``predictions.csv``: record id and prediction per test row (what the endpoint must return).
+
+With ``--serving-dir`` it also writes ``<serving-dir>/model.tar.gz``, the version's
+single-container form for serverless endpoints (the booster, the transform and ``code/``
+running serve_single.py; see ``artifacts.write_serving_package``). Without it, none is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -66,8 +71,13 @@ def evaluate(
     problem_type: str,
     output_dir: Path,
     seed: int = 0,
+    serving_dir: Path | None = None,
 ) -> dict:
-    """Run the step; returns the evaluation report. See the module docstring."""
+    """Run the step; returns the evaluation report. See the module docstring.
+
+    ``serving_dir``: where the single-container ``model.tar.gz`` goes; None writes none.
+    Both output directories are written only if the whole step succeeds.
+    """
     schema = load_schema(schema_path)
     check_problem_type(schema, problem_type, str(schema_path))
     spec = artifacts.load_transform(transform_dir)
@@ -81,7 +91,12 @@ def evaluate(
         booster, transform.apply_transform(spec, frame), problem_type, str(model_dir)
     )
     report = metrics.model_quality_report(problem_type, y, pred, seed=seed, source=source)
-    with rawio.atomic_output(output_dir) as staging:
+    serving_output = (
+        rawio.atomic_output(serving_dir) if serving_dir is not None else contextlib.nullcontext()
+    )
+    with rawio.atomic_output(output_dir) as staging, serving_output as serving_staging:
+        if serving_staging is not None:
+            artifacts.write_serving_package(model_dir, spec, serving_staging)
         # allow_nan=False: the condition step's JsonGet cannot read NaN (not JSON); metrics
         # already refused non-finite values, so this only guards against a regression.
         (staging / "evaluation.json").write_text(json.dumps(report, indent=2, allow_nan=False))
@@ -117,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the bootstrap for standard_deviation"
     )
+    p.add_argument(
+        "--serving-dir",
+        default=None,
+        help="write the single-container model.tar.gz (serve_single.py) here; default: none",
+    )
     args = p.parse_args(argv)
     evaluate(
         Path(args.model_dir),
@@ -126,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.problem_type,
         Path(args.output_dir),
         args.seed,
+        Path(args.serving_dir) if args.serving_dir else None,
     )
 
 

@@ -18,9 +18,11 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
+from constructs.batch_inference import BatchInferencePipeline
 from constructs.endpoint import (
     DataCapture,
     Deployment,
@@ -192,6 +194,7 @@ class ModelServingStack(cdk.NestedStack):
             ),
         )
         on_instances = settings.serverless is None
+        group = shared.model_package_group(model.name)
         deployment = {
             "all_at_once": lambda p, b: Deployment.all_at_once(b),
             "canary": Deployment.canary,
@@ -202,7 +205,7 @@ class ModelServingStack(cdk.NestedStack):
             "Endpoint",
             endpoint_name=endpoint_name,
             model_package_arn=model_package_arn,
-            model_package_group=shared.model_package_group(model.name),
+            model_package_group=group,
             encryption_key=shared.data_key,
             model_data_bucket=shared.artifacts_bucket,
             model_data_prefix=model_prefix(model.name),
@@ -257,3 +260,33 @@ class ModelServingStack(cdk.NestedStack):
         )
         # Nothing to watch while nothing is served.
         only_if(monitors, approved)
+        # Batch inference of the same version; data capture on, in the VPC.
+        batch = stage.batch
+        self.batch = BatchInferencePipeline(
+            self,
+            "BatchInference",
+            pipeline_name=f"{endpoint_name}-batch",
+            model_package_arn=model_package_arn,
+            model_package_arn_pattern=group.model_package_arn_pattern,
+            model_data_bucket=shared.artifacts_bucket,
+            model_data_prefix=model_prefix(model.name),
+            input_bucket=shared.raw_data_bucket,
+            input_prefix=model.batch_input,
+            output_bucket=shared.artifacts_bucket,
+            output_prefix=model.batch_output,
+            capture_bucket=shared.data_capture_bucket,
+            capture_prefix=f"{model.name}/batch/",
+            encryption_key=shared.data_key,
+            image_repository_arns=image_repository_arns,
+            vpc=shared.vpc,
+            vpc_subnets=shared.job_subnets,
+            security_groups=[shared.job_security_group],
+            instance_type=batch.instance_type,
+            instance_count=batch.instance_count,
+            schedule=(
+                scheduler.ScheduleExpression.expression(batch.schedule_expression, None)
+                if batch.schedule_expression
+                else None
+            ),
+            condition=approved,
+        )

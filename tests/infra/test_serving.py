@@ -390,3 +390,36 @@ def test_records_are_named_once(tmp_path: Path) -> None:
     assert recommend.SERVING_VERSION_PARAMETER.format(stage="s", model="m") == (
         serving_record.record_name("s", "m")
     )
+
+
+def _rendered(body: Any) -> dict[str, Any]:
+    """A PipelineDefinitionBody (Fn::Join of text and references) with each reference as a
+    ``${Name}`` placeholder, parsed."""
+    if isinstance(body, str):
+        return json.loads(body)
+    (separator, parts) = body["Fn::Join"]
+    text = separator.join(p if isinstance(p, str) else "${Ref}" for p in parts)
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_batch_inference_transforms_the_served_version_with_capture(
+    templates: dict[str, Any], stage: str
+) -> None:
+    from mlops.shape_check import check_definition
+
+    template = templates[NESTED.format(stage=stage)]
+    (pipeline,) = [
+        p for p in _of_type(template, "AWS::SageMaker::Pipeline").values()
+        if p["Properties"]["PipelineName"] == f"{stage}-breast-cancer-batch"
+    ]  # fmt: skip
+    assert pipeline["Condition"] == "VersionApproved"
+    definition = _rendered(pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"])
+    assert check_definition(definition) == []
+    model, transform = definition["Steps"]
+    assert model["Arguments"]["EnableNetworkIsolation"] is True
+    capture = transform["Arguments"]["DataCaptureConfig"]
+    assert capture["GenerateInferenceId"] is True and capture["KmsKeyId"]
+    assert transform["Arguments"]["TransformOutput"]["KmsKeyId"]
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    assert defaults["InputUri"].endswith("/batch/breast-cancer/input/")
