@@ -32,8 +32,7 @@ from constructs.nag import (
 )
 from constructs.pipeline_base import SageMakerPipeline
 from constructs.s3_grants import grant_prefix
-from constructs.sagemaker_grants import grant_sagemaker_basics
-from constructs.service_principals import confined_service_principal
+from constructs.sagemaker_grants import model_role, sagemaker_role
 from mlops.instance_storage import has_instance_storage
 
 STEP_MODEL = "CreateModel"
@@ -90,40 +89,16 @@ class BatchInferencePipeline(SageMakerPipeline):
         """
         super().__init__(scope, id, pipeline_name=pipeline_name)
         stack = cdk.Stack.of(self)
-        self.model_role = iam.Role(
-            self,
-            "ModelRole",
-            assumed_by=confined_service_principal(
-                self, "sagemaker.amazonaws.com", arn_service="sagemaker"
-            ),
-            description=f"The containers of {pipeline_name}'s transform jobs",
-        )
-        grant_prefix(self.model_role, model_data_bucket, model_data_prefix)
+        self.model_role = model_role(
+            self, "ModelRole", description=f"The containers of {pipeline_name}'s transform jobs",
+            encryption_key=encryption_key, vpc=vpc, log_groups=TRANSFORM_LOG_GROUPS,
+            model_data_bucket=model_data_bucket, model_data_prefix=model_data_prefix,
+            image_repository_arns=image_repository_arns,
+        )  # fmt: skip
         grant_prefix(self.model_role, input_bucket, input_prefix)
         grant_prefix(self.model_role, output_bucket, output_prefix, write=True)
         grant_prefix(self.model_role, capture_bucket, capture_prefix, write=True)
-        grant_sagemaker_basics(
-            self.model_role, stack, encryption_key, vpc=vpc, log_groups=TRANSFORM_LOG_GROUPS
-        )
-        self.model_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PullModelImages",
-                actions=[
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                ],
-                resources=list(image_repository_arns),
-            )
-        )
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=confined_service_principal(
-                self, "sagemaker.amazonaws.com", arn_service="sagemaker"
-            ),
-            description=f"Runs {pipeline_name}",
-        )
+        self.role = sagemaker_role(self, "Role", description=f"Runs {pipeline_name}")
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="CreateModelsAndTransformJobs",
@@ -261,7 +236,7 @@ def transform_definition(
                         },
                         "ContentType": "text/csv",
                         "SplitType": "Line",
-                    },  # fmt: skip
+                    },
                     "TransformOutput": {
                         "S3OutputPath": {
                             "Std:Join": {"On": "/", "Values": [output_uri, execution]}

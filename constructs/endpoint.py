@@ -42,9 +42,8 @@ from constructs.nag import (
     default_policy_resource,
 )
 from constructs.s3_grants import grant_prefix
-from constructs.sagemaker_grants import ENDPOINT_LOG_GROUPS, grant_sagemaker_basics
+from constructs.sagemaker_grants import ENDPOINT_LOG_GROUPS, model_role
 from constructs.sdk_call import deploy_time_call
-from constructs.service_principals import confined_service_principal
 from mlops.instance_storage import has_instance_storage
 from pipeline_steps.steplib.contract import SINGLE_CONTAINER_ENVIRONMENT
 
@@ -197,29 +196,12 @@ class ModelEndpoint(cdk.Resource):
         self._key = encryption_key
         self._log_retention = log_retention
 
-        self.role = iam.Role(
-            self,
-            "ModelRole",
-            assumed_by=confined_service_principal(
-                self, "sagemaker.amazonaws.com", arn_service="sagemaker"
-            ),
-            description=f"The containers of endpoint {endpoint_name}",
-        )
-        grant_prefix(self.role, model_data_bucket, model_data_prefix)
-        grant_sagemaker_basics(
-            self.role, stack, encryption_key, vpc=vpc, log_groups=ENDPOINT_LOG_GROUPS
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PullModelImages",
-                actions=[
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                ],
-                resources=list(image_repository_arns),
-            )
-        )
+        self.role = model_role(
+            self, "ModelRole", description=f"The containers of endpoint {endpoint_name}",
+            encryption_key=encryption_key, vpc=vpc, log_groups=ENDPOINT_LOG_GROUPS,
+            model_data_bucket=model_data_bucket, model_data_prefix=model_data_prefix,
+            image_repository_arns=image_repository_arns,
+        )  # fmt: skip
         if data_capture is not None:
             grant_prefix(self.role, data_capture.bucket, data_capture.prefix, write=True)
 

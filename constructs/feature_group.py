@@ -26,6 +26,11 @@ from constructs.service_principals import confined_service_principal
 
 #: The Glue database Feature Store's offline stores are catalogued in.
 OFFLINE_STORE_DATABASE = "sagemaker_featurestore"
+#: What running offline-store queries in a workgroup takes.
+ATHENA_QUERY_ACTIONS = (
+    "athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+    "athena:StopQueryExecution", "athena:GetWorkGroup",
+)  # fmt: skip
 #: Feature types of a feature definition.
 FEATURE_DEFINITION_TYPES = ("Integral", "Fractional", "String")
 #: Namespace of Feature Store's runtime metrics (dimensions FeatureGroupName, OperationName).
@@ -424,10 +429,7 @@ class OfflineStoreWorkgroupBase(Construct):
         """Start, follow and read queries in this workgroup, with its results prefix."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=[
-                    "athena:StartQueryExecution", "athena:GetQueryExecution",
-                    "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup",
-                ],
+                actions=list(ATHENA_QUERY_ACTIONS),
                 resources=[self.workgroup_arn],
             )
         )  # fmt: skip

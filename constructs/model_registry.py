@@ -9,19 +9,11 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 
 from constructs import Construct
-from constructs.log_groups import handler_log_group
-from constructs.nag import (
-    INLINE_POLICY,
-    INLINE_POLICY_REASON,
-    acknowledge,
-    acknowledge_wildcards,
-    default_policy_resource,
-)
+from constructs.log_groups import custom_resource_handler
 from pipeline_steps.steplib.contract import REGISTERED_APPROVAL_STATUS
 
 HANDLERS = Path(__file__).resolve().parents[1] / "handlers"
@@ -192,82 +184,46 @@ class ModelVersionCleanup(Construct):
         """
         super().__init__(scope, id)
         stack = cdk.Stack.of(self)
-        log_group = handler_log_group(
-            self, "Logs", encryption_key=encryption_key, retention=log_retention
-        )
-        # Lambda does not pass aws:SourceAccount/SourceArn when it assumes a role.
-        role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Deletes model versions of a destroyed stage",
-        )
-        log_group.grant_write(role)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:ListModelPackages"],
-                resources=["*"],  # no resource type for this action
-            )
-        )
         # One pattern for all groups (their names' common prefix, e.g. the stage's): one
         # resource per group would outgrow an inline policy at a hundred models.
         names = [g.model_package_group_name for g in groups]
         prefix = os.path.commonprefix(names)  # noqa: RUF071 (names, not paths)
         pattern = f"{prefix}/*" if len(names) == 1 else f"{prefix}*/*"
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DeleteModelPackage"],
-                resources=[
-                    stack.format_arn(
-                        service="sagemaker", resource="model-package", resource_name=pattern
-                    )
-                ],
-            )
-        )
-        function = lambda_.Function(
+        function = custom_resource_handler(
             self,
-            "Handler",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="index.handler",
-            code=lambda_.Code.from_asset(str(HANDLERS / "model_package_cleanup")),
-            role=role,
-            timeout=cdk.Duration.minutes(5),
-            log_group=log_group,
-            reserved_concurrent_executions=1,
+            handler_dir=HANDLERS / "model_package_cleanup",
             description="Deletes a destroyed stage's model versions before their groups",
+            role_description="Deletes model versions of a destroyed stage",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["sagemaker:ListModelPackages"],
+                    resources=["*"],  # no resource type for this action
+                ),
+                iam.PolicyStatement(
+                    actions=["sagemaker:DeleteModelPackage"],
+                    resources=[
+                        stack.format_arn(
+                            service="sagemaker", resource="model-package", resource_name=pattern
+                        )
+                    ],
+                ),
+            ],
+            encryption_key=encryption_key,
+            retention=log_retention,
+            invoked_when="when the stage is deleted",
+            controls=f"delete versions of groups named like this stage's ({pattern}); "
+            "ListModelPackages has no resource type",
+            timeout=cdk.Duration.minutes(5),
         )
         resource = cdk.CustomResource(
             self,
             "Resource",
             service_token=function.function_arn,
             resource_type="Custom::ModelVersionCleanup",
-            properties={"ModelPackageGroupNames": [g.model_package_group_name for g in groups]},
+            properties={"ModelPackageGroupNames": names},
         )
         # Deleted before the groups (CloudFormation deletes dependents first), after the
         # function's permissions (which it needs while deleting).
         for group in groups:
             resource.node.add_dependency(group)
-        resource.node.add_dependency(role.node.find_child("DefaultPolicy"))
-        policy = default_policy_resource(role)
-        acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
-        acknowledge_wildcards(
-            policy,
-            "Compensating controls: DeleteModelPackage only on versions of groups named like "
-            f"this stage's ({pattern}); ListModelPackages has no resource type; logs only to "
-            "the handler's own log group.",
-        )
-        handler_resource = function.node.default_child
-        # CDK lists the role in DependsOn and references it with GetAtt (cfn-lint W3005).
-        handler_resource.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})  # type: ignore[union-attr]
-        acknowledge(
-            handler_resource,  # type: ignore[arg-type]
-            [
-                "NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC",
-                "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
-            ],
-            "A CloudFormation custom resource, invoked synchronously by CloudFormation only "
-            "when the stage is deleted. Compensating controls: it must reach the SageMaker API "
-            "and CloudFormation's pre-signed response URL (no VPC); CloudFormation retries and "
-            "reports a failure itself (no DLQ); reserved concurrency 1; its role can only "
-            f"delete versions of this stage's groups (stack {stack.stack_name}).",
-        )
+        resource.node.add_dependency(function.role.node.find_child("DefaultPolicy"))  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 
 from constructs import Construct
+from constructs.feature_group import ATHENA_QUERY_ACTIONS
 from constructs.nag import (
     INLINE_POLICY,
     INLINE_POLICY_REASON,
@@ -204,7 +205,6 @@ class PrivateNetwork(Construct):
         the one kind of job that needs it (feature ingestion, not network-isolated): HTTPS
         to the endpoint and to S3, nothing else. The endpoint admits only that group and
         only record calls on ``feature_group_arns`` by this account. Returns that group."""
-        stack = cdk.Stack.of(self)
         ingestion = ec2.SecurityGroup(
             self,
             "IngestionSecurityGroup",
@@ -216,34 +216,20 @@ class PrivateNetwork(Construct):
             ec2.Peer.prefix_list(self.s3_prefix_list_id), ec2.Port.tcp(443),
             "HTTPS to S3 via the gateway endpoint",
         )  # fmt: skip
-        endpoint_group = ec2.SecurityGroup(
-            self,
-            "FeatureStoreEndpointSecurityGroup",
-            vpc=self.vpc,
-            description="The Feature Store runtime endpoint: HTTPS from ingestion jobs only",
-            allow_all_outbound=False,
-        )
-        endpoint_group.add_ingress_rule(ingestion, ec2.Port.tcp(443), "From ingestion jobs")
-        ingestion.add_egress_rule(endpoint_group, ec2.Port.tcp(443), "To the Feature Store runtime")
-        endpoint = self.vpc.add_interface_endpoint(
+        self._interface_endpoint(
             "FeatureStoreRuntime",
-            service=ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_FEATURESTORE_RUNTIME,
-            private_dns_enabled=True,
-            security_groups=[endpoint_group],
-            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            open=False,
-        )
-        endpoint.add_to_policy(
-            iam.PolicyStatement(
+            ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_FEATURESTORE_RUNTIME,
+            clients=ingestion, group_id="FeatureStoreEndpointSecurityGroup",
+            description="The Feature Store runtime endpoint: HTTPS from ingestion jobs only",
+            labels=("From ingestion jobs", "To the Feature Store runtime"),
+            statement=iam.PolicyStatement(
                 sid="StageFeatureGroupRecords",
-                principals=[iam.AnyPrincipal()],
                 actions=[
                     "sagemaker:PutRecord", "sagemaker:GetRecord",
                     "sagemaker:BatchGetRecord", "sagemaker:DeleteRecord",
                 ],
                 resources=list(feature_group_arns),
-                conditions={"StringEquals": {"aws:PrincipalAccount": stack.account}},
-            )
+            ),
         )  # fmt: skip
         return ingestion
 
@@ -254,36 +240,51 @@ class PrivateNetwork(Construct):
         offline stores (in ``clients``, the feature jobs' group): HTTPS from that group
         only, and only query calls in ``workgroup_arn`` by this account. Athena reads Glue
         and S3 itself; the jobs fetch results through the S3 gateway endpoint."""
-        stack = cdk.Stack.of(self)
-        endpoint_group = ec2.SecurityGroup(
-            self,
-            "AthenaEndpointSecurityGroup",
-            vpc=self.vpc,
-            description="The Athena endpoint: HTTPS from training-set jobs only",
-            allow_all_outbound=False,
-        )
-        endpoint_group.add_ingress_rule(clients, ec2.Port.tcp(443), "From training-set jobs")
-        clients.add_egress_rule(endpoint_group, ec2.Port.tcp(443), "To Athena")
-        endpoint = self.vpc.add_interface_endpoint(
+        endpoint = self._interface_endpoint(
             "Athena",
-            service=ec2.InterfaceVpcEndpointAwsService.ATHENA,
+            ec2.InterfaceVpcEndpointAwsService.ATHENA,
+            clients=clients, group_id="AthenaEndpointSecurityGroup",
+            description="The Athena endpoint: HTTPS from training-set jobs only",
+            labels=("From training-set jobs", "To Athena"),
+            statement=iam.PolicyStatement(
+                sid="StageWorkgroupQueries", actions=list(ATHENA_QUERY_ACTIONS),
+                resources=[workgroup_arn],
+            ),
+        )  # fmt: skip
+        return endpoint
+
+    def _interface_endpoint(
+        self,
+        id: str,
+        service: ec2.InterfaceVpcEndpointAwsService,
+        *,
+        clients: ec2.ISecurityGroup,
+        group_id: str,
+        description: str,
+        labels: tuple[str, str],
+        statement: iam.PolicyStatement,
+    ) -> ec2.InterfaceVpcEndpoint:
+        """An interface endpoint in the isolated subnets with a security group of its own
+        that admits only ``clients`` (HTTPS), and a policy allowing only ``statement``'s
+        actions and resources, for this account's principals."""
+        endpoint_group = ec2.SecurityGroup(
+            self, group_id, vpc=self.vpc, description=description, allow_all_outbound=False
+        )
+        endpoint_group.add_ingress_rule(clients, ec2.Port.tcp(443), labels[0])
+        clients.add_egress_rule(endpoint_group, ec2.Port.tcp(443), labels[1])
+        endpoint = self.vpc.add_interface_endpoint(
+            id,
+            service=service,
             private_dns_enabled=True,
             security_groups=[endpoint_group],
             subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             open=False,
         )
-        endpoint.add_to_policy(
-            iam.PolicyStatement(
-                sid="StageWorkgroupQueries",
-                principals=[iam.AnyPrincipal()],
-                actions=[
-                    "athena:StartQueryExecution", "athena:GetQueryExecution",
-                    "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup",
-                ],
-                resources=[workgroup_arn],
-                conditions={"StringEquals": {"aws:PrincipalAccount": stack.account}},
-            )
-        )  # fmt: skip
+        statement.add_any_principal()
+        statement.add_condition(
+            "StringEquals", {"aws:PrincipalAccount": cdk.Stack.of(self).account}
+        )
+        endpoint.add_to_policy(statement)
         return endpoint
 
     def allow_buckets(self, buckets: Sequence[s3.IBucket]) -> None:

@@ -9,6 +9,11 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+
+from constructs import Construct
+from constructs.s3_grants import grant_prefix
+from constructs.service_principals import confined_service_principal
 
 #: SageMaker's log groups of the pipeline's jobs.
 JOB_LOG_GROUPS = ("ProcessingJobs", "TrainingJobs")
@@ -102,3 +107,52 @@ def grant_sagemaker_basics(
                 resources=["*"],
             )
         )
+
+
+#: What pulling a container image takes (on the image's repository).
+IMAGE_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+
+
+def sagemaker_role(scope: Construct, id: str, *, description: str) -> iam.Role:
+    """A role only SageMaker in this account may assume (for jobs, models, pipelines)."""
+    return iam.Role(
+        scope,
+        id,
+        assumed_by=confined_service_principal(
+            scope, "sagemaker.amazonaws.com", arn_service="sagemaker"
+        ),
+        description=description,
+    )
+
+
+def model_role(
+    scope: Construct,
+    id: str,
+    *,
+    description: str,
+    encryption_key: kms.IKey,
+    vpc: ec2.IVpc | None,
+    log_groups: Sequence[str],
+    model_data_bucket: s3.IBucket,
+    model_data_prefix: str,
+    image_repository_arns: Sequence[str],
+) -> iam.Role:
+    """The role a model's containers run as: its artifacts, its images, and what every
+    SageMaker role needs (:func:`grant_sagemaker_basics`)."""
+    role = sagemaker_role(scope, id, description=description)
+    grant_prefix(role, model_data_bucket, model_data_prefix)
+    grant_sagemaker_basics(
+        role, cdk.Stack.of(scope), encryption_key, vpc=vpc, log_groups=log_groups
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="PullModelImages",
+            actions=list(IMAGE_PULL_ACTIONS),
+            resources=list(image_repository_arns),
+        )
+    )
+    return role

@@ -44,8 +44,12 @@ from constructs.nag import (
 )
 from constructs.pipeline_base import SageMakerPipeline
 from constructs.s3_grants import grant_objects_read, grant_prefix
-from constructs.sagemaker_grants import JOB_LOG_GROUPS, grant_sagemaker_basics
-from constructs.service_principals import confined_service_principal
+from constructs.sagemaker_grants import (
+    IMAGE_PULL_ACTIONS,
+    JOB_LOG_GROUPS,
+    grant_sagemaker_basics,
+    sagemaker_role,
+)
 from mlops import definition_builds, pipeline_definition
 from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, check_body_size
 from pipeline_steps.steplib import contract
@@ -221,13 +225,10 @@ class TrainingPipeline(SageMakerPipeline):
         runner = s3_assets.Asset(self, "StepRunner", path=str(RUNNER))
         schema = s3_assets.Asset(self, "Schema", path=str(PROJECT_ROOT / schema_file))
 
-        self.role = iam.Role(
+        # The pipeline and its processing and training jobs, of this account only.
+        self.role = sagemaker_role(
             self,
             "ExecutionRole",
-            # The pipeline and its processing and training jobs, of this account only.
-            assumed_by=confined_service_principal(
-                self, "sagemaker.amazonaws.com", arn_service="sagemaker"
-            ),
             description=f"Runs the {model_name} training pipeline and its jobs",
         )
         model_prefix = pipeline_definition.model_prefix(model_name)
@@ -247,12 +248,9 @@ class TrainingPipeline(SageMakerPipeline):
         values.update({f"SecurityGroupId{i}": g.security_group_id for i, g in enumerate(groups)})
         self.ingestion_role: iam.Role | None = None
         if feature_group is not None:
-            self.ingestion_role = iam.Role(
+            self.ingestion_role = sagemaker_role(
                 self,
                 "IngestionRole",
-                assumed_by=confined_service_principal(
-                    self, "sagemaker.amazonaws.com", arn_service="sagemaker"
-                ),
                 description=f"Writes {model_name}'s records into its feature group",
             )
             values["IngestionRoleArn"] = self.ingestion_role.role_arn
@@ -263,12 +261,9 @@ class TrainingPipeline(SageMakerPipeline):
                 )  # fmt: skip
         self.training_set_role: iam.Role | None = None
         if offline_store_workgroup is not None:
-            self.training_set_role = iam.Role(
+            self.training_set_role = sagemaker_role(
                 self,
                 "TrainingSetRole",
-                assumed_by=confined_service_principal(
-                    self, "sagemaker.amazonaws.com", arn_service="sagemaker"
-                ),
                 description=f"Builds {model_name}'s training sets from its offline store",
             )
             values["TrainingSetRoleArn"] = self.training_set_role.role_arn
@@ -391,11 +386,7 @@ class TrainingPipeline(SageMakerPipeline):
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="PullStepImages",
-                actions=[
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                ],
+                actions=list(IMAGE_PULL_ACTIONS),
                 resources=cdk.Lazy.list(_ProduceList(self._image_repositories)),
             )
         )

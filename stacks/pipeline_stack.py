@@ -8,6 +8,7 @@ ID) when others are added or removed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -61,11 +62,14 @@ class PipelineStack(cdk.Stack):
 
     def model_scopes(self) -> dict[str, list[Construct]]:
         """What each model adds to this template: its nested stack's resource."""
-        return {
-            name: [n.nested_stack_resource]
-            for name, n in self._nested.items()
-            if n.nested_stack_resource
-        }
+        return nested_stack_scopes(self._nested)
+
+
+def nested_stack_scopes(nested: Mapping[str, cdk.NestedStack]) -> dict[str, list[Construct]]:
+    """Each model's nested stack resource in its parent's template, by model name."""
+    return {
+        name: [n.nested_stack_resource] for name, n in nested.items() if n.nested_stack_resource
+    }
 
 
 class ModelTrainingStack(cdk.NestedStack):

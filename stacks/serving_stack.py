@@ -38,12 +38,12 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
-from constructs.service_principals import confined_service_principal
+from constructs.sagemaker_grants import sagemaker_role
 from mlops import serving_record
 from mlops.config import ModelConfig, StageConfig, pascal_case
 from mlops.pipeline_definition import model_prefix
 from stacks.data_stack import DataStack, _retention
-from stacks.pipeline_stack import PipelineStack
+from stacks.pipeline_stack import PipelineStack, nested_stack_scopes
 
 
 class ServingStack(cdk.Stack):
@@ -72,6 +72,7 @@ class ServingStack(cdk.Stack):
         self.add_stack_dependency(data)  # the version records and the handoff
         self.endpoints: dict[str, ModelEndpoint] = {}
         self._nested: dict[str, ModelServingStack] = {}
+        self._records: dict[str, Construct] = {}
         for model in models:
             name = serving_record.record_name(stage_name, model.name)
             served = ssm.StringParameter.value_for_string_parameter(self, name)
@@ -94,9 +95,10 @@ class ServingStack(cdk.Stack):
             )
             self.endpoints[model.name] = nested.endpoint
             self._nested[model.name] = nested
+            record = self._records[model.name] = Construct(self, f"{pascal_case(model.name)}Record")
             cdk.CfnOutput(
-                self,
-                f"{pascal_case(model.name)}Serves",
+                record,
+                "Serves",
                 description=f"What endpoint {stage_name}-{model.name} serves",
                 value=cdk.Fn.condition_if(
                     approved.logical_id,
@@ -110,13 +112,8 @@ class ServingStack(cdk.Stack):
     def _recommender_role(self, stage_name: str, data: DataStack) -> None:
         """The role Inference Recommender jobs run as (``mlops recommend``)."""
         shared = data.resources_for(self)
-        role = iam.Role(
-            self,
-            "RecommenderRole",
-            assumed_by=confined_service_principal(
-                self, "sagemaker.amazonaws.com", arn_service="sagemaker"
-            ),
-            description=f"Inference Recommender jobs of {stage_name}",
+        role = sagemaker_role(
+            self, "RecommenderRole", description=f"Inference Recommender jobs of {stage_name}"
         )
         # The job creates and deletes its own models, endpoint configs and endpoints,
         # named by the service.
@@ -160,12 +157,11 @@ class ServingStack(cdk.Stack):
         )
 
     def model_scopes(self) -> dict[str, list[Construct]]:
-        """What each model adds to this template: its nested stack, condition and output."""
-        return {
-            name: [n.nested_stack_resource]
-            for name, n in self._nested.items()
-            if n.nested_stack_resource
-        }
+        """What each model adds to this template: its nested stack and its output."""
+        scopes = nested_stack_scopes(self._nested)
+        for name, record in self._records.items():
+            scopes[name].append(record)
+        return scopes
 
 
 class ModelServingStack(cdk.NestedStack):
