@@ -161,7 +161,11 @@ def _serve_packaged(built: dict, requests: list[dict], tmp_path: Path) -> dict:
     model_dir = tmp_path / "opt-ml-model"
     model_dir.mkdir()
     with tarfile.open(built["work"] / "serving1/model.tar.gz") as tar:
-        tar.extractall(model_dir, filter="data")
+        # Plain members inside the archive's root (what filter="data" enforces on Python
+        # 3.11.4+; the README's floor, 3.11.0, has no extraction filters).
+        assert all(m.isfile() or m.isdir() for m in tar.getmembers())
+        assert not any(n.startswith("/") or ".." in Path(n).parts for n in tar.getnames())
+        tar.extractall(model_dir)
     (tmp_path / "requests.json").write_text(json.dumps(requests))
     proc = subprocess.run(
         [sys.executable, "-I", "-c", DRIVER, model_dir / "code", model_dir,
