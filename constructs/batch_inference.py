@@ -211,8 +211,7 @@ def transform_definition(
                 "Type": "Model",
                 "Arguments": {
                     "ExecutionRoleArn": role_arn,
-                    "Containers": [{"ModelPackageName": {"Get": "Parameters.ModelPackageArn"}}],
-                    "InferenceExecutionConfig": {"Mode": "Serial"},
+                    "PrimaryContainer": {"ModelPackageName": {"Get": "Parameters.ModelPackageArn"}},
                     "EnableNetworkIsolation": True,
                     "VpcConfig": {
                         "Subnets": list(subnets),

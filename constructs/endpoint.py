@@ -325,14 +325,12 @@ class ModelEndpoint(cdk.Resource):
 
     def _containers(self, arn: str, group: ModelPackageGroupBase) -> dict[str, Any]:
         if not self._serverless:
-            # The version's inference pipeline, as registered.
+            # The version's inference pipeline, as registered: a model package as the
+            # primary container stands for all of its containers (as the SDK deploys one).
             return {
-                "containers": [
-                    sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=arn)
-                ],
-                "inference_execution_config": sagemaker.CfnModel.InferenceExecutionConfigProperty(
-                    mode="Serial"
-                ),
+                "primary_container": sagemaker.CfnModel.ContainerDefinitionProperty(
+                    model_package_name=arn
+                )
             }
         # The version's single-container form, read from the version at deployment (the
         # call runs again whenever the version served changes).

@@ -88,7 +88,7 @@ def test_instances_autoscale_on_invocations_with_kms_capture_in_the_vpc(
     assert variant["InstanceType"] == "ml.m5.large" and variant["InitialInstanceCount"] == 2
     model = _one(template, "AWS::SageMaker::Model")["Properties"]
     assert model["EnableNetworkIsolation"] is True and model["VpcConfig"]["Subnets"]
-    assert model["Containers"][0]["ModelPackageName"]  # the version's inference pipeline
+    assert model["PrimaryContainer"]["ModelPackageName"]  # the version's inference pipeline
 
 
 def test_dev_is_serverless_with_the_versions_single_container_form(
