@@ -408,27 +408,15 @@ class TrainingPipeline(SageMakerPipeline):
         """The ingestion job's role: what a processing job needs (its inputs, its output
         prefix, logs, images, network interfaces), and the feature group's record writes.
         The pipeline's role may pass it to SageMaker; nothing else holds the writes."""
-        grant_objects_read(role, assets[0].bucket, [a.s3_object_key for a in assets])
         grant_prefix(role, raw_data_bucket, raw_data_prefix)
-        grant_prefix(
-            role, artifacts_bucket, f"{model_prefix}{pipeline_definition.EXECUTIONS}/", write=True
-        )
         feature_group.grant_write_records(role)
-        grant_sagemaker_basics(role, stack, key, vpc=vpc, log_groups=JOB_LOG_GROUPS)
-        self._let_pipeline_pass(role, "PassIngestionRoleToItsJob")
-        policy = default_policy_resource(role)
-        self.resource.node.add_dependency(role.node.find_child("DefaultPolicy"))
-        acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
-        acknowledge_wildcards(
-            policy,
-            "Each wildcard is bounded. Compensating controls: records only in the model's "
-            f"one feature group ({feature_group.feature_group_name}); S3 only the model's raw "
-            f"prefix ({raw_data_prefix}), its execution outputs and the CDK asset objects; "
-            "KMS only the stage's data key, through S3 and SageMaker; logs only SageMaker's "
-            "job log groups; network interfaces only in the stage's VPC; Resource '*' only "
-            "where the API has no resource type (ecr:GetAuthorizationToken, ec2 Describe "
-            "calls) or with a condition (cloudwatch:namespace /aws/sagemaker/*).",
-        )
+        self._finish_job_role(
+            role, stack, key, vpc=vpc, assets=assets, artifacts_bucket=artifacts_bucket,
+            model_prefix=model_prefix, pass_sid="PassIngestionRoleToItsJob",
+            controls="records only in the model's one feature group "
+            f"({feature_group.feature_group_name}); S3 also the model's raw prefix "
+            f"({raw_data_prefix})",
+        )  # fmt: skip
 
     def _grant_training_set(
         self,
@@ -445,24 +433,46 @@ class TrainingPipeline(SageMakerPipeline):
     ) -> None:
         """The training-set job's role: what a processing job needs, and Athena queries
         of the group's offline store in ``workgroup``. The pipeline's role may pass it."""
+        feature_group.grant_query_offline(role, workgroup)
+        self._finish_job_role(
+            role, stack, key, vpc=vpc, assets=assets, artifacts_bucket=artifacts_bucket,
+            model_prefix=model_prefix, pass_sid="PassTrainingSetRoleToItsJob",
+            controls=f"Athena only in the stage's workgroup ({workgroup.workgroup_name}), "
+            "whose enforced settings encrypt results with the stage's key; Glue only the "
+            f"group's table ({feature_group.offline_store_table}); S3 also the offline-store "
+            "and results prefixes",
+        )  # fmt: skip
+
+    def _finish_job_role(
+        self,
+        role: iam.Role,
+        stack: cdk.Stack,
+        key: kms.IKey,
+        *,
+        vpc: ec2.IVpc | None,
+        assets: Sequence[s3_assets.Asset],
+        artifacts_bucket: s3.IBucket,
+        model_prefix: str,
+        pass_sid: str,
+        controls: str,
+    ) -> None:
+        """What a job role of its own needs besides its purpose: the step's code and schema,
+        the model's execution outputs, the job basics; the pipeline's role may pass it; the
+        pipeline waits for its policy; the policy's findings are acknowledged."""
         grant_objects_read(role, assets[0].bucket, [a.s3_object_key for a in assets])
         grant_prefix(
             role, artifacts_bucket, f"{model_prefix}{pipeline_definition.EXECUTIONS}/", write=True
         )
-        feature_group.grant_query_offline(role, workgroup)
         grant_sagemaker_basics(role, stack, key, vpc=vpc, log_groups=JOB_LOG_GROUPS)
-        self._let_pipeline_pass(role, "PassTrainingSetRoleToItsJob")
+        self._let_pipeline_pass(role, pass_sid)
         policy = default_policy_resource(role)
         self.resource.node.add_dependency(role.node.find_child("DefaultPolicy"))
         acknowledge(policy, INLINE_POLICY, INLINE_POLICY_REASON)
         acknowledge_wildcards(
             policy,
-            "Each wildcard is bounded. Compensating controls: Athena only in the stage's "
-            f"workgroup ({workgroup.workgroup_name}), whose enforced settings encrypt results "
-            f"with the stage's key; Glue only the group's table "
-            f"({feature_group.offline_store_table}); S3 only the offline-store and results "
-            "prefixes, the model's execution outputs and the CDK asset objects; KMS only the "
-            "stage's data key, through S3 and SageMaker; logs only SageMaker's job log groups; "
+            f"Each wildcard is bounded. Compensating controls: {controls}; S3 otherwise only "
+            "the model's execution outputs and the CDK asset objects; KMS only the stage's "
+            "data key, through S3 and SageMaker; logs only SageMaker's job log groups; "
             "network interfaces only in the stage's VPC; Resource '*' only where the API has "
             "no resource type (ecr:GetAuthorizationToken, ec2 Describe calls) or with a "
             "condition (cloudwatch:namespace /aws/sagemaker/*).",
