@@ -477,6 +477,10 @@ def smoke_test(args: argparse.Namespace) -> int:
             f"{sorted(config.stages)}; models: {sorted(models)})"
         )
     model = models[args.model]
+    if not Path(args.steps_python).exists():
+        raise AddModelError(f"{args.steps_python} is missing. Fix: run `make steps-venv`")
+    if args.rows < 1:
+        raise AddModelError(f"--rows: got {args.rows}. Fix: send at least 1 row")
     data = args.data or str(root / LOCAL_RAW / model.data_prefix)
     command = [
         str(args.steps_python), str(STEPS_DIR / "smoke_test.py"),

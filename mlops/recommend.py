@@ -7,7 +7,7 @@ Usage::
   mlops recommend --model breast-cancer --stage dev --wait-only --job-name NAME
 
 It reads the model package the stage serves (SSM ``/mlops/<stage>/serving/<model>/model-package-arn``,
-written by the serving stack) and the job's role (``/mlops/<stage>/serving/recommender-role-arn``),
+the version record ``mlops serve`` writes) and the job's role (``/mlops/<stage>/serving/recommender-role-arn``),
 starts a ``Default`` (instance recommendation) job, waits for it, prints the benchmarks by cost
 per inference and the ``cdk.json`` change that serves the cheapest instance type.
 
@@ -62,7 +62,7 @@ NO_VERSION = serving_record.NO_VERSION
 #: Written by the serving stack: the role Inference Recommender jobs of the stage run as.
 RECOMMENDER_ROLE_PARAMETER = serving_record.recommender_role_parameter("{stage}")
 #: Written by the data stack: where the sample payload is uploaded.
-ARTIFACTS_BUCKET_PARAMETER = serving_record.NAMESPACE + "/data/artifacts-bucket-arn"
+ARTIFACTS_BUCKET_PARAMETER = f"{serving_record.NAMESPACE}/{serving_record.ARTIFACTS_BUCKET_KEY}"
 
 OPERATION = "CreateInferenceRecommendationsJob"
 #: An instance recommendation job; ``Advanced`` (a custom load test) is not needed to limit
@@ -309,13 +309,15 @@ def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def approve_hint(model_name: str, region: str) -> str:
+def approve_hint(model_name: str, region: str, stage_name: str) -> str:
+    group = serving_record.model_package_group_name(stage_name, model_name)
     return (
-        "Fix: approve a version, then deploy the serving stack of the stage:\n"
+        "Fix: approve a version, then record it as served (mlops serve):\n"
         f"  aws sagemaker list-model-packages --region {region} --model-package-group-name "
-        f"<the {model_name} model package group> --sort-by CreationTime --sort-order Descending\n"
+        f"{group} --sort-by CreationTime --sort-order Descending\n"
         f"  aws sagemaker update-model-package --region {region} --model-package-arn "
         "<ModelPackageArn> --model-approval-status Approved\n"
+        f"  mlops serve --stage {stage_name} --model {model_name}\n"
         "or pass --model-package-arn"
     )
 
@@ -330,13 +332,13 @@ def served_version(ssm: Any, stage_name: str, model_name: str, region: str) -> s
             raise
         raise RecommendError(
             f"no version of {model_name} is approved for {stage_name}: SSM parameter {name} does "
-            f"not exist in {region} (is the serving stack of {stage_name} deployed?).\n"
-            + approve_hint(model_name, region)
+            f"not exist in {region} (is the data stack of {stage_name} deployed? it creates it).\n"
+            + approve_hint(model_name, region, stage_name)
         ) from None
     if value == NO_VERSION:
         raise RecommendError(
             f"no version of {model_name} is approved for {stage_name} ({name} is "
-            f"{NO_VERSION!r}).\n" + approve_hint(model_name, region)
+            f"{NO_VERSION!r}).\n" + approve_hint(model_name, region, stage_name)
         )
     return value
 

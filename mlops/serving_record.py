@@ -19,11 +19,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 #: The handoff namespace of a stage, and the record's key in it.
 NAMESPACE = "/mlops/{stage}"
 RECORD_KEY = "serving/{model}/model-package-arn"
+#: The handoff key of the artifacts bucket's ARN (the data stack publishes it).
+ARTIFACTS_BUCKET_KEY = "data/artifacts-bucket-arn"
 #: What a record holds while no version is approved (the data stack's initial value).
 NO_VERSION = "none"
 APPROVED = "Approved"
@@ -163,6 +166,18 @@ def run(
             return boto3.client(service, region_name=region)
 
     region = getattr(args, "region", None)
+    root = getattr(args, "project_root", None)
+    if root is not None:  # the command line: the names and the region come from cdk.json
+        from mlops.recommend import RecommendError, read_config, select
+
+        try:
+            _, stage = select(read_config(Path(root)), args.model, args.stage)
+        except RecommendError as error:
+            print(f"mlops serve: {error}", file=sys.stderr)
+            return 2
+        region = region or stage.region
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         before, chosen = record(
             clients("ssm", region), clients("sagemaker", region), stage=args.stage,
@@ -171,6 +186,13 @@ def run(
     except ServingError as error:
         print(f"{args.stage}/{args.model}: {error}", file=sys.stderr)
         return 2
+    except (BotoCoreError, ClientError) as error:
+        print(
+            f"{args.stage}/{args.model}: AWS refused or could not be reached ({error}). Fix: "
+            "credentials for the stage's account (aws sts get-caller-identity), --region",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"{record_name(args.stage, args.model)}: {before} -> {chosen.arn} (version {chosen.number})"
     )
@@ -178,8 +200,17 @@ def run(
     if args.no_deploy:
         print("Deploy with: " + " ".join(command))
         return 0
-    return (deploy or _run)(command)
+    status = (deploy or (lambda c: _run(c, cwd=root)))(command)
+    if status != 0:
+        print(
+            f"the deploy failed (exit {status}): the record says version {chosen.number}, the "
+            f"endpoint still serves {before}. Deploy again, or restore the record with: mlops "
+            f"serve --stage {args.stage} --model {args.model} --version <the one served>",
+            file=sys.stderr,
+        )
+    return status
 
 
-def _run(command: Sequence[str]) -> int:
-    return subprocess.run(list(command), check=False).returncode
+def _run(command: Sequence[str], *, cwd: str | None) -> int:
+    """Runs the deploy in the project (where cdk.json is)."""
+    return subprocess.run(list(command), check=False, cwd=cwd).returncode

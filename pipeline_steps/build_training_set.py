@@ -61,7 +61,7 @@ LOG = logging.getLogger("pipeline_steps.build_training_set")
 OUTPUT_FILE = "training-set.csv"
 #: A cutoff given as ISO-8601 UTC, to the second or with a fraction, ``Z`` or ``+00:00``
 #: (as SageMaker renders ``ExecutionVariables.START_DATETIME``, and as people write it).
-CUTOFF = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|\+00:00)")
+CUTOFF = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|\+00:00)", re.ASCII)
 #: How far in the future a cutoff may lie (clock skew), no further.
 CUTOFF_TOLERANCE = timedelta(minutes=1)
 #: Athena query states that end a query.
@@ -336,11 +336,21 @@ def build_training_set(
     if local_store is not None:
         result = query_local(local_store, feature_group, schema, as_of)
     else:
-        result = query_athena(
-            athena, s3, training_set_sql(schema, table, as_of, "athena"), database=database,
-            workgroup=workgroup, poll_seconds=poll_seconds, timeout_seconds=timeout_seconds,
-            sleep=sleep, clock=clock,
-        )  # fmt: skip
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            result = query_athena(
+                athena, s3, training_set_sql(schema, table, as_of, "athena"), database=database,
+                workgroup=workgroup, poll_seconds=poll_seconds, timeout_seconds=timeout_seconds,
+                sleep=sleep, clock=clock,
+            )  # fmt: skip
+        except (BotoCoreError, ClientError) as error:
+            raise DataError(
+                f"table {database}.{table} (workgroup {workgroup})",
+                None,
+                f"Athena or S3 refused or could not be reached: {error}. Fix: the job's role "
+                "needs the feature group's grant_query_offline, and the job a path to Athena",
+            ) from None
     rows = training_table(result, schema)
     if rows.num_rows == 0:
         where = f"table {database}.{table}" if local_store is None else result.source

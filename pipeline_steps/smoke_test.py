@@ -349,7 +349,12 @@ def smoke_test(
     frame = first_rows(data, schema, rows)
     body = request_body(frame, schema, content_type)
     if client is None:
-        client = runtime_client(region, timeout_seconds)
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            client = runtime_client(region, timeout_seconds)
+        except BotoCoreError as error:
+            raise SmokeTestFailed(endpoint_name, f"{error}. Fix: pass --region") from None
     answer, latency_ms = invoke(client, endpoint_name, body, content_type)
     problems = check_predictions(problem_type, schema.classes, len(frame), answer)
     if problems:

@@ -350,7 +350,7 @@ class DataStack(cdk.Stack):
         publish("data/key-arn", self.data_key.key_arn, description="The stage's data key")
         for key, bucket, what in (
             ("data/raw-data-bucket-arn", self.raw_data_bucket, "raw data"),
-            ("data/artifacts-bucket-arn", self.artifacts_bucket, "artifacts"),
+            (serving_record.ARTIFACTS_BUCKET_KEY, self.artifacts_bucket, "artifacts"),
             ("data/data-capture-bucket-arn", self.data_capture_bucket, "data capture"),
         ):
             publish(key, bucket.bucket_arn, description=f"ARN of the stage's {what} bucket")
@@ -428,7 +428,7 @@ class StageResources:
 
     @functools.cached_property
     def artifacts_bucket(self) -> s3.IBucket:
-        return self._bucket("Artifacts", "data/artifacts-bucket-arn")
+        return self._bucket("Artifacts", serving_record.ARTIFACTS_BUCKET_KEY)
 
     @functools.cached_property
     def data_capture_bucket(self) -> s3.IBucket:

@@ -41,7 +41,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: An as-of time :func:`snapshot_sql` inlines as a SQL literal: ISO-8601 in UTC, to the
 #: second or the millisecond (``2026-12-02T17:00:00Z``, ``2026-12-02T17:00:00.250Z``).
 AS_OF = re.compile(
-    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,3})?Z"
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,3})?Z",
+    re.ASCII,
 )
 
 

@@ -389,9 +389,9 @@ def test_records_are_named_once(tmp_path: Path) -> None:
     # The recommender, the data stack and the serving stack use the same names.
     from mlops import recommend
 
-    assert recommend.SERVING_VERSION_PARAMETER.format(stage="s", model="m") == (
-        serving_record.record_name("s", "m")
-    )
+    name = "/mlops/s/serving/m/model-package-arn"
+    assert serving_record.record_name("s", "m") == name
+    assert recommend.SERVING_VERSION_PARAMETER.format(stage="s", model="m") == name
 
 
 def _rendered(body: Any) -> dict[str, Any]:
