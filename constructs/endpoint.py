@@ -42,7 +42,7 @@ from constructs.nag import (
     default_policy_resource,
 )
 from constructs.s3_grants import grant_prefix
-from constructs.sagemaker_grants import ENDPOINT_LOG_GROUPS, model_role
+from constructs.sagemaker_grants import endpoint_log_groups, model_role
 from constructs.sdk_call import deploy_time_call
 from mlops.instance_storage import has_instance_storage
 from pipeline_steps.steplib.contract import SINGLE_CONTAINER_ENVIRONMENT
@@ -198,7 +198,7 @@ class ModelEndpoint(cdk.Resource):
 
         self.role = model_role(
             self, "ModelRole", description=f"The containers of endpoint {endpoint_name}",
-            encryption_key=encryption_key, vpc=vpc, log_groups=ENDPOINT_LOG_GROUPS,
+            encryption_key=encryption_key, vpc=vpc, log_groups=endpoint_log_groups(endpoint_name),
             model_data_bucket=model_data_bucket, model_data_prefix=model_data_prefix,
             image_repository_arns=image_repository_arns,
         )  # fmt: skip
@@ -279,8 +279,11 @@ class ModelEndpoint(cdk.Resource):
                     traffic_routing_configuration=deployment.routing(),
                     termination_wait_in_seconds=deployment._bake_seconds(),
                     # Shifting and the final bake, with room for the green fleet to start.
+                    # Shifting, the final bake and half an hour for the new fleet to start
+                    # (config refuses roll-outs that would not fit SageMaker's 8 hours).
                     maximum_execution_timeout_in_seconds=min(
-                        28_800, max(600, 2 * deployment.total_seconds() + 1800)
+                        28_800,
+                        max(600, deployment.total_seconds() + deployment._bake_seconds() + 1800),
                     ),
                 ),
                 auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(

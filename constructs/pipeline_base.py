@@ -154,4 +154,6 @@ class SageMakerPipeline(cdk.Resource):
                 dead_letter_queue=self.schedule_dead_letters,
             ),
         )
+        # The dead-letter queue is encrypted with the key: sending needs a data key.
+        key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         acknowledge(default_policy_resource(role), INLINE_POLICY, INLINE_POLICY_REASON)

@@ -17,8 +17,11 @@ from constructs.service_principals import confined_service_principal
 
 #: SageMaker's log groups of the pipeline's jobs.
 JOB_LOG_GROUPS = ("ProcessingJobs", "TrainingJobs")
-#: SageMaker's log group of endpoints.
-ENDPOINT_LOG_GROUPS = ("Endpoints",)
+
+
+def endpoint_log_groups(endpoint_name: str) -> tuple[str, ...]:
+    """SageMaker's log group of an endpoint (``/aws/sagemaker/Endpoints/<name>``)."""
+    return (f"Endpoints/{endpoint_name}",)
 
 
 def grant_sagemaker_basics(

@@ -631,6 +631,14 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         problems.append(f"models: duplicate names {duplicates}. Fix: give each model its own name")
+    ids: dict[str, str] = {}
+    for index, name in enumerate(names):
+        other = ids.setdefault(pascal_case(name), name)
+        if other != name:
+            problems.append(
+                f"models[{index}:{name}].name: {name!r} and {other!r} give the same construct "
+                f"ID ({pascal_case(name)}). Fix: names that differ in more than hyphens"
+            )
     groups = [g.name for g in config.feature_groups]
     duplicate_groups = sorted({n for n in groups if groups.count(n) > 1})
     if duplicate_groups:
@@ -701,6 +709,10 @@ def _feature_group_problems(where: str, group: FeatureGroupConfig, models: list[
 
 #: UpdateEndpoint's limit on a blue/green deployment's duration (seconds).
 MAX_DEPLOYMENT_SECONDS = 28_800
+#: The smallest linear step SageMaker takes (LinearStepSize, % of the fleet).
+MIN_LINEAR_STEP_PERCENT = 10
+#: What a deployment's time-out allows for the new fleet to start (the construct's too).
+DEPLOYMENT_START_SECONDS = 1800
 
 
 def _endpoint_problems(where: str, endpoint: EndpointSettings) -> list[str]:
@@ -748,14 +760,21 @@ def _endpoint_problems(where: str, endpoint: EndpointSettings) -> list[str]:
             f"autoscaling's {scaling.min_instances}..{scaling.max_instances}. Fix: a count in "
             "that range"
         )
-    if endpoint.deployment == "linear":
-        steps = -(-100 // endpoint.canary_percent)
-        seconds = steps * endpoint.bake_minutes * 60
+    if endpoint.deployment == "linear" and endpoint.canary_percent < MIN_LINEAR_STEP_PERCENT:
+        problems.append(
+            f"{where}.canaryPercent: got {endpoint.canary_percent}: a linear step is "
+            f"{MIN_LINEAR_STEP_PERCENT}-50% of the fleet. Fix: at least {MIN_LINEAR_STEP_PERCENT}"
+        )
+    if endpoint.deployment != "all_at_once":
+        steps = -(-100 // endpoint.canary_percent) if endpoint.deployment == "linear" else 2
+        # Traffic shifting, the final bake and half an hour for the new fleet to start.
+        seconds = (steps + 1) * endpoint.bake_minutes * 60 + DEPLOYMENT_START_SECONDS
         if seconds > MAX_DEPLOYMENT_SECONDS:
             problems.append(
-                f"{where}.bakeMinutes: got {endpoint.bake_minutes}: {steps} linear steps of "
-                f"{endpoint.canary_percent}% take {seconds // 60} minutes, over SageMaker's "
-                f"{MAX_DEPLOYMENT_SECONDS // 60}. Fix: a larger canaryPercent or fewer minutes"
+                f"{where}.bakeMinutes: got {endpoint.bake_minutes}: {steps} steps of "
+                f"{endpoint.canary_percent}%, each baked, and a final bake take {seconds // 60} "
+                f"minutes with the fleet's start, over SageMaker's {MAX_DEPLOYMENT_SECONDS // 60}."
+                " Fix: a larger canaryPercent or fewer minutes"
             )
     return problems
 

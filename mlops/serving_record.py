@@ -137,7 +137,15 @@ def record(
 
 def deploy_command(stage: str) -> list[str]:
     """Deploys the stage's serving stack (it re-reads every version record)."""
-    return ["npx", "cdk", "deploy", f"{stage}/Serving", "--require-approval", "never"]
+    return [
+        "npx",
+        "cdk",
+        "deploy",
+        f"{stage}/Serving",
+        "--exclusively",
+        "--require-approval",
+        "never",
+    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, rollback: bool) -> None:

@@ -128,6 +128,23 @@ class DataStack(cdk.Stack):
             self, "AlarmTopic", master_key=self.data_key, enforce_ssl=True,
             display_name=f"MLOps {stage_name} alarms",
         )  # fmt: skip
+        self.alarm_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.alarm_topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {
+                        "aws:SourceArn": self.format_arn(
+                            service="cloudwatch", resource="alarm", resource_name="*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )  # fmt: skip
         self.data_key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsToTheAlarmTopic",

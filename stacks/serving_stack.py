@@ -38,7 +38,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
-from constructs.sagemaker_grants import sagemaker_role
+from constructs.sagemaker_grants import model_role
 from mlops import serving_record
 from mlops.config import ModelConfig, StageConfig, pascal_case
 from mlops.pipeline_definition import model_prefix
@@ -107,13 +107,53 @@ class ServingStack(cdk.Stack):
                     f"(approve one, then: make serve STAGE={stage_name} MODEL={model.name})",
                 ).to_string(),
             )
-        self._recommender_role(stage_name, data)
+        self._recommender_role(
+            stage_name, data, models,
+            sorted({a for m in models for a in training.pipelines[m.name].image_repository_arns(self)}),
+        )  # fmt: skip
 
-    def _recommender_role(self, stage_name: str, data: DataStack) -> None:
-        """The role Inference Recommender jobs run as (``mlops recommend``)."""
+    def _recommender_role(
+        self,
+        stage_name: str,
+        data: DataStack,
+        models: tuple[ModelConfig, ...],
+        image_repository_arns: list[str],
+    ) -> None:
+        """The role Inference Recommender jobs run as (``mlops recommend``): also the
+        execution role of the models it load-tests."""
         shared = data.resources_for(self)
-        role = sagemaker_role(
-            self, "RecommenderRole", description=f"Inference Recommender jobs of {stage_name}"
+        role = model_role(
+            self, "RecommenderRole", description=f"Inference Recommender jobs of {stage_name}",
+            encryption_key=shared.data_key, vpc=None,
+            log_groups=("Endpoints/*", "InferenceRecommendationsJobs"),
+            model_data_bucket=shared.artifacts_bucket, model_data_prefix="pipelines/",
+            image_repository_arns=image_repository_arns,
+        )  # fmt: skip
+        # It must never touch what the stage serves.
+        served = [
+            self.format_arn(
+                service="sagemaker", resource=kind,
+                resource_name=serving_record.endpoint_name(stage_name, m.name) + suffix,
+            )
+            for m in models
+            for kind, suffix in (("endpoint", ""), ("endpoint-config", "*"))
+        ]  # fmt: skip
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="NeverTheServedEndpoints",
+                effect=iam.Effect.DENY,
+                actions=["sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpoint",
+                         "sagemaker:UpdateEndpointWeightsAndCapacities",
+                         "sagemaker:DeleteEndpointConfig"],
+                resources=served,
+            )
+        )  # fmt: skip
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadLoadTestMetrics",
+                actions=["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"],
+                resources=["*"],  # no resource type for these actions
+            )
         )
         # The job creates and deletes its own models, endpoint configs and endpoints,
         # named by the service.
@@ -125,7 +165,7 @@ class ServingStack(cdk.Stack):
                     "sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpoint",
                     "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
                     "sagemaker:InvokeEndpoint", "sagemaker:DescribeModelPackage",
-                    "sagemaker:ListModelPackages",
+                    "sagemaker:ListModelPackages", "sagemaker:AddTags",
                 ],
                 resources=["*"],
             )
@@ -143,10 +183,13 @@ class ServingStack(cdk.Stack):
         acknowledge_wildcards(
             policy,
             "Inference Recommender names the models, endpoint configs and endpoints it load-"
-            "tests itself, so they cannot be named in advance. Compensating controls: only "
-            "SageMaker hosting actions; the role can be assumed only by SageMaker in this "
-            "account; S3 read only on the stage's artifacts bucket (the versions' artifacts "
-            "and the sample payloads).",
+            "tests itself, so they cannot be named in advance. Compensating controls: an "
+            "explicit Deny on deleting or updating the stage's served endpoints and their "
+            "configs; only SageMaker hosting actions; the role can be assumed only by "
+            "SageMaker in this account; S3 read only on the stage's artifacts bucket (the "
+            "versions' artifacts and the sample payloads); images only the models' "
+            "repositories; logs only SageMaker's endpoint and recommendation-job groups; "
+            "CloudWatch metric reads have no resource type.",
         )
         ssm.StringParameter(
             self,

@@ -183,6 +183,8 @@ def test_alarms_go_to_the_stages_encrypted_topic_with_a_dashboard(
         ({"serverless": {"maxConcurrency": 2, "provisionedConcurrency": 3},
           "deployment": "all_at_once"}, "provisionedConcurrency: got 3"),
         ({"deployment": "linear", "canaryPercent": 1, "bakeMinutes": 60}, "bakeMinutes: got 60"),
+        ({"deployment": "linear", "canaryPercent": 5, "bakeMinutes": 1}, "canaryPercent: got 5"),
+        ({"deployment": "linear", "canaryPercent": 10, "bakeMinutes": 45}, "bakeMinutes: got 45"),
     ],
 )  # fmt: skip
 def test_endpoint_settings_sagemaker_would_refuse_are_config_errors(
@@ -425,3 +427,12 @@ def test_batch_inference_transforms_the_served_version_with_capture(
     assert transform["Arguments"]["TransformOutput"]["KmsKeyId"]
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
     assert defaults["InputUri"].endswith("/batch/breast-cancer/input/")
+
+
+def test_model_names_that_give_one_construct_id_are_a_config_error() -> None:
+    config = mlops_config()
+    config["models"].append({**config["models"][0], "name": "bc2"})
+    config["models"][0]["name"] = "bc-2"
+    config["featureGroups"][0]["model"] = "bc-2"
+    with pytest.raises(ConfigError, match=r"models\[1:bc2\]\.name: .* same construct ID"):
+        parse_config(config, project_root=ROOT)
