@@ -471,6 +471,78 @@ class FeatureGroupConfig(_Model):
         return value
 
 
+#: A CodeConnections connection (or its older CodeStar Connections name).
+CONNECTION_ARN = re.compile(
+    r"^arn:(aws|aws-cn|aws-us-gov):(codeconnections|codestar-connections):"
+    r"([a-z0-9-]+):(\d{12}):connection/[0-9a-f-]{36}$"
+)
+REPOSITORY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+
+
+class ReleaseSource(_Model):
+    """Where the release pipeline gets the project: a repository through a CodeConnections
+    connection (GitHub, GitLab, Bitbucket; created and authorized once in the console), or a
+    zip of the project in a versioned S3 bucket. Exactly one of the two."""
+
+    connection_arn: str | None = None
+    repository: str | None = None
+    branch: str = "main"
+    bucket: str | None = None
+    object_key: str | None = None
+
+    @property
+    def kind(self) -> Literal["connection", "s3"]:
+        return "connection" if self.connection_arn is not None else "s3"
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and not REPOSITORY_PATTERN.fullmatch(value):
+            raise ValueError(
+                f'{value!r} is not a repository. Fix: use owner/name, e.g. "my-org/mlops"'
+            )
+        return value
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError(f"{value!r} is not an S3 bucket name. Fix: use the bucket's name")
+        return value
+
+
+class ReleaseConfig(_Model):
+    """The release pipeline (``cdk synth -c release=true``): where it runs, its source, and
+    the order in which it deploys the stages."""
+
+    #: The tooling account the pipeline runs in (null: the account of the credentials).
+    account: str | None = None
+    region: Annotated[str, AfterValidator(_region)]
+    source: ReleaseSource
+    #: Deploy waves in order; the stages of a wave deploy side by side.
+    waves: tuple[tuple[str, ...], ...]
+    #: Stages that wait for a person's approval before they deploy.
+    approval_before: tuple[str, ...] = ("prod",)
+    #: Stages served by promotion: ``{"prod": "staging"}`` serves in prod only versions that
+    #: staging served, passed staging's smoke test, and a person approved.
+    promotions: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not ACCOUNT_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an AWS account ID. Fix: use the 12-digit ID as a string, "
+                "or null for the account of your credentials"
+            )
+        return value
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Every released stage, in release order."""
+        return tuple(name for wave in self.waves for name in wave)
+
+
 class PlatformConfig(_Model):
     """The whole ``mlops`` context: shared models and feature groups, and per-stage settings."""
 
@@ -478,6 +550,7 @@ class PlatformConfig(_Model):
     default_stages: tuple[str, ...] = ("dev", "staging", "prod")
     models: tuple[ModelConfig, ...]
     feature_groups: tuple[FeatureGroupConfig, ...] = ()
+    release: ReleaseConfig | None = None
 
     @field_validator("stages")
     @classmethod
@@ -657,6 +730,125 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
                 f"group of {model.name!r} has an offline store. Fix: add one to featureGroups "
                 f'({{"name": "{model.name}-features", "model": "{model.name}"}}), or use '
                 "'rawFiles'"
+            )
+    if config.release is not None:
+        problems += _release_problems(config, config.release)
+    return problems
+
+
+def _release_problems(config: PlatformConfig, release: ReleaseConfig) -> list[str]:
+    """A release must deploy every default stage once, in waves, and promote only forward."""
+    problems: list[str] = []
+    released = release.stages
+    unknown = sorted({s for s in released if s not in config.stages})
+    if unknown:
+        problems.append(
+            f"release.waves: got {[list(w) for w in release.waves]}: names undefined stages "
+            f"{unknown}. Fix: use only {sorted(config.stages)}"
+        )
+    if not released or any(not wave for wave in release.waves):
+        problems.append(
+            f"release.waves: got {[list(w) for w in release.waves]}: an empty wave. Fix: list "
+            'the stages in order, e.g. [["dev"], ["staging"], ["prod"]]'
+        )
+    repeated = sorted({s for s in released if released.count(s) > 1})
+    if repeated:
+        problems.append(
+            f"release.waves: stages {repeated} appear more than once. Fix: release each once"
+        )
+    skipped = [s for s in config.default_stages if s not in released]
+    if skipped:
+        problems.append(
+            f"release.waves: got {[list(w) for w in release.waves]}: skips {skipped} of "
+            f"defaultStages {list(config.default_stages)}. Fix: add them to a wave"
+        )
+    order = {name: index for index, wave in enumerate(release.waves) for name in wave}
+    for name in release.approval_before:
+        if name not in order:
+            problems.append(
+                f"release.approvalBefore: got {name!r}, which no wave deploys. Fix: use one "
+                f"of {list(released)}"
+            )
+    for target, source in sorted(release.promotions.items()):
+        where = f"release.promotions.{target}"
+        if target not in order or source not in order:
+            problems.append(
+                f"{where}: got {source!r} -> {target!r}: both must be released stages "
+                f"({list(released)}). Fix: name stages of release.waves"
+            )
+            continue
+        if order[source] >= order[target]:
+            problems.append(
+                f"{where}: got {source!r}: it deploys in wave {order[source] + 1}, not before "
+                f"{target!r} (wave {order[target] + 1}). Fix: promote from an earlier wave"
+            )
+        if target not in release.approval_before:
+            problems.append(
+                f"{where}: {target!r} is served by promotion but no person approves it. "
+                f'Fix: add "{target}" to release.approvalBefore'
+            )
+        if source in release.promotions:
+            problems.append(
+                f"{where}: {source!r} is itself promoted. Fix: promote from a stage that "
+                "serves its own approvals"
+            )
+        source_account = config.stages[source].account or release.account
+        target_account = config.stages[target].account or release.account
+        readers = config.stages[source].model_reader_accounts
+        if source_account != target_account and target_account not in readers:
+            problems.append(
+                f"stages.{source}.modelReaderAccounts: got {list(readers)}: {target!r} "
+                f"({target_account or 'the release account'}) copies {source!r}'s versions "
+                f'but may not read them. Fix: add "{target_account}"'
+            )
+    origin = release.source
+    connection = (origin.connection_arn, origin.repository)
+    bucket = (origin.bucket, origin.object_key)
+    if any(v is not None for v in connection) == any(v is not None for v in bucket):
+        problems.append(
+            "release.source: give either connectionArn and repository (a CodeConnections "
+            "connection) or bucket and objectKey (an S3 object), not both or neither. Fix: e.g. "
+            '{"connectionArn": "arn:aws:codeconnections:...", "repository": "my-org/mlops"}'
+        )
+    elif None in connection and None in bucket:
+        missing = "repository" if origin.connection_arn else "connectionArn"
+        if origin.connection_arn is None and origin.repository is None:
+            missing = "objectKey" if origin.bucket else "bucket"
+        problems.append(f"release.source.{missing}: missing. Fix: add this field")
+    elif origin.connection_arn is not None:
+        match = CONNECTION_ARN.fullmatch(origin.connection_arn)
+        if match is None:
+            problems.append(
+                f"release.source.connectionArn: got {origin.connection_arn!r}: not a "
+                "CodeConnections connection ARN. Fix: copy it from the console (Developer "
+                "Tools > Settings > Connections): arn:aws:codeconnections:<region>:<account>:"
+                "connection/<id>"
+            )
+        else:
+            if match.group(3) != release.region:
+                problems.append(
+                    f"release.source.connectionArn: got a connection in {match.group(3)}, but "
+                    f"the pipeline runs in {release.region}. Fix: create the connection in "
+                    f"{release.region}, or set release.region to {match.group(3)}"
+                )
+            if release.account is not None and match.group(4) != release.account:
+                problems.append(
+                    f"release.source.connectionArn: got a connection of account "
+                    f"{match.group(4)}, but the pipeline runs in {release.account}. Fix: create "
+                    "the connection in the release account"
+                )
+    if release.account is None:
+        elsewhere = [
+            s
+            for s in released
+            if s in config.stages
+            and (config.stages[s].region != release.region or config.stages[s].account)
+        ]
+        if elsewhere:
+            problems.append(
+                f"release.account: got null, but stages {elsewhere} deploy to another region "
+                "or a named account: a pipeline that deploys across accounts or regions needs "
+                "its own account. Fix: set release.account to the tooling account's 12-digit ID"
             )
     return problems
 
