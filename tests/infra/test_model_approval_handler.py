@@ -1,0 +1,603 @@
+"""Approving or rejecting a model version: the stage's version record follows, once.
+
+The handler (handlers/model_approval) runs against real botocore clients wrapped in
+Stubbers, each call's parameters asserted exactly: a call not stubbed fails the test, so a
+test that stubs nothing proves that no AWS call was made. The environment is the one the
+construct sets, from mlops/serving_record.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import importlib.util
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from cdk_helpers import ROOT
+
+from mlops.serving_record import (
+    APPROVED,
+    NO_VERSION,
+    PENDING,
+    PROMOTED_FROM_KEY,
+    RECORD_CHANGED,
+    REJECTED,
+    RELEASE_EVENT_SOURCE,
+    group_prefix,
+    model_package_group_name,
+    record_name,
+)
+
+HANDLER = ROOT / "handlers" / "model_approval" / "index.py"
+_spec = importlib.util.spec_from_file_location("model_approval_index", HANDLER)
+approval = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+sys.modules[_spec.name] = approval  # type: ignore[union-attr]  # dataclasses look it up there
+_spec.loader.exec_module(approval)  # type: ignore[union-attr]
+
+ACCOUNT = "111122223333"
+#: The release account's bus: another account and another region than the function's.
+BUS_REGION = "eu-west-1"
+BUS = f"arn:aws:events:{BUS_REGION}:444455556666:event-bus/default"
+MODEL = "breast-cancer"
+STAGING = model_package_group_name("staging", MODEL)
+STAGING_RECORD = record_name("staging", MODEL)
+PROD = model_package_group_name("prod", MODEL)
+PROD_RECORD = record_name("prod", MODEL)
+
+
+def arn(version: int, group: str = STAGING) -> str:
+    return f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/{group}/{version}"
+
+
+def promoted(version: int) -> dict[str, str]:
+    """The metadata of a version promoted into prod from staging's ``version``."""
+    return {PROMOTED_FROM_KEY: arn(version)}
+
+
+def event(
+    version: int, status: str, group: str = STAGING, metadata: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A "SageMaker Model Package State Change" event as EventBridge delivers it."""
+    detail: dict[str, Any] = {
+        "ModelPackageGroupName": group,
+        "ModelPackageVersion": version,
+        "ModelPackageArn": arn(version, group),
+        "ModelPackageName": group,
+        "CreationTime": 1767225600000,
+        "ModelPackageStatus": "Completed",
+        "ModelApprovalStatus": status,
+    }
+    if metadata is not None:
+        detail["CustomerMetadataProperties"] = metadata
+    return {
+        "version": "0",
+        "id": "5b2a1c2e-0000-0000-0000-000000000000",
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": ACCOUNT,
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [arn(version, group)],
+        "detail": detail,
+    }
+
+
+@dataclass
+class Context:
+    """The attributes of a Lambda context that Powertools' Logger reads."""
+
+    function_name: str = "staging-model-approval"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:model-approval"
+    aws_request_id: str = "0f6a7c1e-0000-0000-0000-000000000000"
+
+
+def _client(service: str, region: str) -> Any:
+    return boto3.client(
+        service, region_name=region, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+class Aws:
+    """Stubbed clients, and the factory the handler makes its clients with."""
+
+    def __init__(self) -> None:
+        self.ssm = _client("ssm", "us-east-1")
+        self.sagemaker = _client("sagemaker", "us-east-1")
+        self.events = _client("events", BUS_REGION)
+        self.stubs = {name: Stubber(getattr(self, name)) for name in ("ssm", "sagemaker", "events")}
+        self.made: list[tuple[str, str | None]] = []
+
+    def clients(self, service: str, region: str | None) -> Any:
+        self.made.append((service, region))
+        return getattr(self, service)
+
+    # --- expected calls -----------------------------------------------------------------
+
+    def describe(
+        self,
+        version: int,
+        status: str,
+        group: str = STAGING,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        response: dict[str, Any] = {
+            "ModelPackageName": group,
+            "ModelPackageGroupName": group,
+            "ModelPackageVersion": version,
+            "ModelPackageArn": arn(version, group),
+            "CreationTime": datetime.datetime(2026, 1, 1),
+            "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": []},
+            "ModelApprovalStatus": status,
+        }
+        if metadata is not None:
+            response["CustomerMetadataProperties"] = metadata
+        self.stubs["sagemaker"].add_response(
+            "describe_model_package", response, {"ModelPackageName": arn(version, group)}
+        )
+
+    def approved(self, *pages: list[int], group: str = STAGING) -> None:
+        """ListModelPackages of the group's approved versions, one page per argument."""
+        for index, versions in enumerate(pages):
+            response: dict[str, Any] = {
+                "ModelPackageSummaryList": [
+                    {
+                        "ModelPackageGroupName": group,
+                        "ModelPackageVersion": v,
+                        "ModelPackageArn": arn(v, group),
+                        "CreationTime": datetime.datetime(2026, 1, v),
+                        "ModelPackageStatus": "Completed",
+                        "ModelApprovalStatus": APPROVED,
+                    }
+                    for v in versions
+                ]
+            }
+            params = {"ModelPackageGroupName": group, "ModelApprovalStatus": APPROVED}
+            if index + 1 < len(pages):
+                response["NextToken"] = f"page-{index + 1}"
+            if index > 0:
+                params["NextToken"] = f"page-{index}"
+            self.stubs["sagemaker"].add_response("list_model_packages", response, params)
+
+    def record_holds(self, value: str, name: str = STAGING_RECORD) -> None:
+        parameter = {"Name": name, "Type": "String", "Value": value, "Version": 3}
+        self.stubs["ssm"].add_response("get_parameter", {"Parameter": parameter}, {"Name": name})
+
+    def record_set(self, value: str, name: str = STAGING_RECORD) -> None:
+        self.stubs["ssm"].add_response(
+            "put_parameter",
+            {"Version": 4, "Tier": "Standard"},
+            {"Name": name, "Value": value, "Type": "String", "Overwrite": True},
+        )
+
+    def released(self, detail: dict[str, Any], response: dict[str, Any] | None = None) -> None:
+        entry = {
+            "Source": RELEASE_EVENT_SOURCE,
+            "DetailType": RECORD_CHANGED,
+            "Detail": json.dumps(detail, sort_keys=True),
+            "EventBusName": BUS,
+        }
+        self.stubs["events"].add_response(
+            "put_events",
+            response or {"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}]},
+            {"Entries": [entry]},
+        )
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The staging function's environment (released by approval, not by promotion)."""
+    for name, value in {
+        "STAGE": "staging",
+        "GROUP_PREFIX": group_prefix("staging"),
+        "RECORD_NAME_TEMPLATE": record_name("staging", "{model}"),
+        "NO_VERSION": NO_VERSION,
+        "RELEASE_EVENT_BUS_ARN": BUS,
+        "RELEASE_EVENT_SOURCE": RELEASE_EVENT_SOURCE,
+        "RELEASE_DETAIL_TYPE": RECORD_CHANGED,
+        "PROMOTED_FROM_KEY": PROMOTED_FROM_KEY,
+        "PROMOTED_ONLY": "false",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+@pytest.fixture
+def prod(env: pytest.MonkeyPatch) -> None:
+    """The prod function's environment: only promoted versions may be served."""
+    env.setenv("STAGE", "prod")
+    env.setenv("GROUP_PREFIX", group_prefix("prod"))
+    env.setenv("RECORD_NAME_TEMPLATE", record_name("prod", "{model}"))
+    env.setenv("PROMOTED_ONLY", "true")
+
+
+@pytest.fixture
+def aws(env: pytest.MonkeyPatch) -> Iterator[Aws]:
+    stubbed = Aws()
+    env.setattr(approval, "make_client", stubbed.clients)
+    for stub in stubbed.stubs.values():
+        stub.activate()
+    yield stubbed
+    for stub in stubbed.stubs.values():
+        stub.assert_no_pending_responses()
+        stub.deactivate()
+
+
+def run(payload: dict[str, Any]) -> dict[str, Any]:
+    return approval.handler(payload, Context())
+
+
+def change(before: str, after: str, reason: str, **overrides: str) -> dict[str, Any]:
+    """The release event's detail."""
+    detail = {
+        "stage": "staging",
+        "model_package_group": STAGING,
+        "record": STAGING_RECORD,
+        "before": before,
+        "after": after,
+        "reason": reason,
+    }
+    return {**detail, **overrides}
+
+
+# --- approved -------------------------------------------------------------------------------
+
+
+def test_an_approved_version_is_recorded_and_the_release_account_told(aws: Aws) -> None:
+    aws.record_holds(arn(6))
+    aws.describe(7, APPROVED)
+    aws.record_set(arn(7))
+    aws.released(change(arn(6), arn(7), "version 7 approved"))
+    outcome = run(event(7, APPROVED))
+    assert outcome == {
+        "action": "recorded",
+        "reason": "version 7 approved",
+        "before": arn(6),
+        "after": arn(7),
+    }
+    # the record first; ssm and sagemaker in the function's region, events in the bus's
+    assert aws.made == [("ssm", None), ("sagemaker", None), ("events", BUS_REGION)]
+
+
+def test_the_first_approved_version_replaces_none(aws: Aws) -> None:
+    aws.record_holds(NO_VERSION)
+    aws.describe(1, APPROVED)
+    aws.record_set(arn(1))
+    aws.released(change(NO_VERSION, arn(1), "version 1 approved"))
+    assert run(event(1, APPROVED))["action"] == "recorded"
+
+
+def test_an_approved_version_already_recorded_writes_and_sends_nothing(aws: Aws) -> None:
+    aws.record_holds(arn(7))
+    aws.describe(7, APPROVED)
+    outcome = run(event(7, APPROVED))
+    assert outcome["action"] == "unchanged"
+    assert outcome["before"] == outcome["after"] == arn(7)
+    assert ("events", BUS_REGION) not in aws.made
+
+
+def test_the_same_event_twice_gives_one_write_and_one_event(aws: Aws) -> None:
+    aws.record_holds(arn(6))
+    aws.describe(7, APPROVED)
+    aws.record_set(arn(7))
+    aws.released(change(arn(6), arn(7), "version 7 approved"))
+    aws.record_holds(arn(7))
+    aws.describe(7, APPROVED)
+    assert [run(event(7, APPROVED))["action"] for _ in range(2)] == ["recorded", "unchanged"]
+
+
+def test_re_approving_an_older_version_rolls_back_to_it(aws: Aws) -> None:
+    reason = "version 5 approved; rolled back from version 7"
+    aws.record_holds(arn(7))
+    aws.describe(5, APPROVED)
+    aws.record_set(arn(5))
+    aws.released(change(arn(7), arn(5), reason))
+    assert run(event(5, APPROVED)) == {
+        "action": "recorded",
+        "reason": reason,
+        "before": arn(7),
+        "after": arn(5),
+    }
+
+
+# --- rejected -------------------------------------------------------------------------------
+
+
+def test_rejecting_the_served_version_rolls_back_to_the_previous_approved(aws: Aws) -> None:
+    reason = "version 7 rejected; rolled back to version 6"
+    aws.record_holds(arn(7))
+    aws.describe(7, REJECTED)
+    # two pages, in no order; the rejected version may still be listed (eventual consistency)
+    aws.approved([4, 6], [7, 2])
+    aws.record_set(arn(6))
+    aws.released(change(arn(7), arn(6), reason))
+    assert run(event(7, REJECTED)) == {
+        "action": "recorded",
+        "reason": reason,
+        "before": arn(7),
+        "after": arn(6),
+    }
+
+
+def test_rejecting_the_only_approved_version_records_none(aws: Aws) -> None:
+    reason = "version 7 rejected; no approved version remains"
+    aws.record_holds(arn(7))
+    aws.describe(7, REJECTED)
+    aws.approved([])
+    aws.record_set(NO_VERSION)
+    aws.released(change(arn(7), NO_VERSION, reason))
+    outcome = run(event(7, REJECTED))
+    assert outcome["action"] == "recorded" and outcome["after"] == NO_VERSION
+    assert outcome["reason"] == reason
+
+
+def test_rejecting_a_version_that_is_not_served_changes_nothing(aws: Aws) -> None:
+    aws.record_holds(arn(7))
+    aws.describe(5, REJECTED)
+    outcome = run(event(5, REJECTED))
+    assert outcome["action"] == "ignored"
+    assert outcome["before"] == outcome["after"] == arn(7)
+    assert "not served" in outcome["reason"]
+
+
+# --- ignored --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("group", ["dev-breast-cancer", PROD, group_prefix("staging")])
+def test_a_group_without_the_prefix_or_a_model_is_ignored_with_no_aws_call(
+    aws: Aws, group: str
+) -> None:
+    outcome = run(event(3, APPROVED, group=group))
+    assert outcome["action"] == "ignored" and "no version record" in outcome["reason"]
+    assert aws.made == []
+
+
+def record_missing(aws: Aws, name: str) -> None:
+    aws.stubs["ssm"].add_client_error(
+        "get_parameter", "ParameterNotFound", expected_params={"Name": name}
+    )
+
+
+@pytest.mark.parametrize("status", [APPROVED, REJECTED])
+def test_a_group_with_the_prefix_but_no_record_is_ignored_with_a_warning(
+    aws: Aws, caplog: pytest.LogCaptureFixture, status: str
+) -> None:
+    """Something else's group named like the stage's: its record does not exist (the data
+    stack creates every model's record before the rule exists). No other call stubbed."""
+    other, record = "staging-other-project", record_name("staging", "other-project")
+    record_missing(aws, record)
+    outcome = run(event(3, status, group=other))
+    assert outcome["action"] == "ignored"
+    assert outcome["before"] is None and outcome["after"] is None
+    assert "not one of stage staging's models" in outcome["reason"]
+    assert other in outcome["reason"] and record in outcome["reason"]
+    assert aws.made == [("ssm", None)]  # no describe, no write, no event
+    (warning,) = [r for r in caplog.records if r.name == approval.logger.name]  # only it
+    assert warning.levelno == logging.WARNING
+    assert other in warning.getMessage() and record in warning.getMessage()
+
+
+@pytest.mark.parametrize("status", [PENDING, ""])
+def test_another_status_is_ignored_with_no_aws_call(aws: Aws, status: str) -> None:
+    outcome = run(event(7, status))
+    assert outcome["action"] == "ignored" and "only Approved and Rejected" in outcome["reason"]
+    assert aws.made == []
+
+
+def test_a_stale_event_is_ignored(aws: Aws) -> None:
+    aws.record_holds(arn(6))
+    aws.describe(7, REJECTED)  # approved, then rejected before the approval's event arrived
+    outcome = run(event(7, APPROVED))
+    assert outcome["action"] == "ignored" and outcome["reason"].startswith("stale event")
+    assert aws.made == [("ssm", None), ("sagemaker", None)]  # no write, no event
+
+
+def test_an_event_of_a_deleted_version_is_ignored(aws: Aws) -> None:
+    aws.record_holds(arn(6))
+    aws.stubs["sagemaker"].add_client_error(
+        "describe_model_package",
+        "ValidationException",
+        f"ModelPackage {arn(7)} does not exist.",
+        expected_params={"ModelPackageName": arn(7)},
+    )
+    outcome = run(event(7, APPROVED))
+    assert outcome["action"] == "ignored" and "no longer exists" in outcome["reason"]
+
+
+def test_another_sagemaker_error_fails_the_invocation(aws: Aws) -> None:
+    aws.record_holds(arn(6))
+    aws.stubs["sagemaker"].add_client_error("describe_model_package", "ThrottlingException")
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        run(event(7, APPROVED))
+
+
+# --- promoted only (prod) -------------------------------------------------------------------
+
+
+def test_prod_ignores_an_approved_version_that_was_not_promoted(aws: Aws, prod: None) -> None:
+    aws.record_holds(arn(2, PROD), name=PROD_RECORD)
+    aws.describe(3, APPROVED, group=PROD)
+    outcome = run(event(3, APPROVED, group=PROD))
+    assert outcome["action"] == "ignored"
+    assert "serves only promoted versions" in outcome["reason"]
+    assert "release pipeline's promotion" in outcome["reason"]
+    assert ("events", BUS_REGION) not in aws.made  # nothing written (no put_parameter stubbed)
+
+
+def test_prod_ignores_another_projects_group_of_its_prefix(aws: Aws, prod: None) -> None:
+    """``prod-other-project`` matches the rule's prefix: not one of prod's models, whether
+    promoted or not (the record is read before the version is described)."""
+    record_missing(aws, record_name("prod", "other-project"))
+    outcome = run(event(3, APPROVED, group="prod-other-project"))
+    assert outcome["action"] == "ignored"
+    assert "not one of stage prod's models" in outcome["reason"]
+    assert aws.made == [("ssm", None)]
+
+
+def test_prod_records_an_approved_promoted_version(aws: Aws, prod: None) -> None:
+    detail = change(
+        arn(2, PROD), arn(3, PROD), "version 3 approved", stage="prod",
+        model_package_group=PROD, record=PROD_RECORD,
+    )  # fmt: skip
+    aws.record_holds(arn(2, PROD), name=PROD_RECORD)
+    aws.describe(3, APPROVED, group=PROD, metadata=promoted(7))
+    aws.record_set(arn(3, PROD), name=PROD_RECORD)
+    aws.released(detail)
+    outcome = run(event(3, APPROVED, group=PROD, metadata=promoted(7)))
+    assert outcome["action"] == "recorded" and outcome["after"] == arn(3, PROD)
+
+
+def test_prod_rolls_back_only_to_a_promoted_version(aws: Aws, prod: None) -> None:
+    reason = "version 4 rejected; rolled back to version 2"
+    aws.record_holds(arn(4, PROD), name=PROD_RECORD)
+    aws.describe(4, REJECTED, group=PROD, metadata=promoted(7))
+    aws.approved([1, 2, 3], group=PROD)
+    aws.describe(3, APPROVED, group=PROD)  # the newest other one: approved but not promoted
+    aws.describe(2, APPROVED, group=PROD, metadata=promoted(6))  # the first eligible: 1 unasked
+    aws.record_set(arn(2, PROD), name=PROD_RECORD)
+    aws.released(
+        change(
+            arn(4, PROD), arn(2, PROD), reason, stage="prod", model_package_group=PROD,
+            record=PROD_RECORD,
+        )
+    )  # fmt: skip
+    outcome = run(event(4, REJECTED, group=PROD, metadata=promoted(7)))
+    assert outcome["action"] == "recorded" and outcome["reason"] == reason
+
+
+def test_prod_rejecting_a_served_version_with_no_promoted_one_left_records_none(
+    aws: Aws, prod: None
+) -> None:
+    aws.record_holds(arn(4, PROD), name=PROD_RECORD)
+    aws.describe(4, REJECTED, group=PROD, metadata=promoted(7))
+    aws.approved([3], group=PROD)
+    aws.describe(3, APPROVED, group=PROD, metadata={"other": "x"})
+    aws.record_set(NO_VERSION, name=PROD_RECORD)
+    aws.released(
+        change(
+            arn(4, PROD), NO_VERSION, "version 4 rejected; no approved version remains",
+            stage="prod", model_package_group=PROD, record=PROD_RECORD,
+        )
+    )  # fmt: skip
+    assert run(event(4, REJECTED, group=PROD))["after"] == NO_VERSION
+
+
+# --- failures -------------------------------------------------------------------------------
+
+
+def test_a_refused_release_event_puts_the_record_back_and_fails(aws: Aws) -> None:
+    aws.record_holds(arn(6))
+    aws.describe(7, APPROVED)
+    aws.record_set(arn(7))
+    refused = {
+        "FailedEntryCount": 1,
+        "Entries": [{"ErrorCode": "AccessDeniedException", "ErrorMessage": "not authorized"}],
+    }
+    aws.released(change(arn(6), arn(7), "version 7 approved"), response=refused)
+    aws.record_set(arn(6))  # restored: a retry of the event then does both again
+    with pytest.raises(approval.ReleaseEventFailed, match="AccessDeniedException: not authorized"):
+        run(event(7, APPROVED))
+
+
+def test_a_missing_record_is_ignored_not_failed(aws: Aws) -> None:
+    """A missing record means the group is not one of the stage's models: no raise, and no
+    further call (none is stubbed)."""
+    record_missing(aws, STAGING_RECORD)
+    outcome = run(event(7, APPROVED))
+    assert outcome["action"] == "ignored"
+    assert STAGING in outcome["reason"] and STAGING_RECORD in outcome["reason"]
+    assert aws.made == [("ssm", None)]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PROMOTED_ONLY", "yes", "PROMOTED_ONLY must be"),
+        ("RELEASE_EVENT_BUS_ARN", "default", "not an event bus ARN"),
+        ("STAGE", "", "not set: STAGE"),
+    ],
+)
+def test_a_bad_environment_fails_naming_the_variable(
+    aws: Aws, env: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    env.setenv(name, value)
+    with pytest.raises(approval.ConfigError, match=message):
+        run(event(7, APPROVED))
+    assert aws.made == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("GROUP_PREFIX", None, "not set: GROUP_PREFIX"),
+        ("GROUP_PREFIX", "", "not set: GROUP_PREFIX"),
+        ("RECORD_NAME_TEMPLATE", None, "not set: RECORD_NAME_TEMPLATE"),
+        ("RECORD_NAME_TEMPLATE", "", "not set: RECORD_NAME_TEMPLATE"),
+        ("RECORD_NAME_TEMPLATE", "/mlops/staging/serving/model", "RECORD_NAME_TEMPLATE has no"),
+    ],
+)
+def test_the_groups_and_records_must_be_configured(
+    aws: Aws, env: pytest.MonkeyPatch, name: str, value: str | None, message: str
+) -> None:
+    if value is None:
+        env.delenv(name)
+    else:
+        env.setenv(name, value)
+    with pytest.raises(approval.ConfigError, match=message):
+        run(event(7, APPROVED))
+    assert aws.made == []
+
+
+# --- the parts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bus", "region"),
+    [
+        (BUS, "eu-west-1"),
+        ("arn:aws:events:us-east-1:111122223333:event-bus/default", "us-east-1"),
+        ("arn:aws-cn:events:cn-north-1:111122223333:event-bus/default", "cn-north-1"),
+    ],
+)
+def test_the_events_client_is_made_in_the_bus_region(bus: str, region: str) -> None:
+    assert approval.bus_region(bus) == region
+
+
+def test_the_decision_is_a_pure_function(env: pytest.MonkeyPatch) -> None:
+    config = approval.read_config(os.environ)
+    rejected = approval.parse(event(7, REJECTED))
+    newer = approval.Version(arn(8), 8)
+    assert approval.decide(rejected, config, recorded=arn(7), fallback=newer).reason == (
+        "version 7 rejected; moved on to version 8"
+    )
+    order = approval.rollback_order(
+        [approval.Version(arn(n), n) for n in (2, 7, 9, 5)], rejected=arn(7)
+    )
+    assert [v.number for v in order] == [9, 5, 2]
+    assert approval.needs_fallback(rejected, arn(7))
+    assert not approval.needs_fallback(rejected, arn(6))
+    assert approval.screen(rejected, config) is None
+
+
+def test_the_handler_imports_nothing_of_the_project() -> None:
+    """The Lambda package is the file alone: the stdlib, boto3/botocore and Powertools."""
+    allowed = {"boto3", "botocore", "aws_lambda_powertools", "__future__"}
+    modules = set()
+    for node in ast.walk(ast.parse(HANDLER.read_text())):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            modules.add((node.module or "").split(".")[0])
+    assert modules - allowed <= set(sys.stdlib_module_names), modules - allowed
+    assert approval.APPROVED == APPROVED and approval.REJECTED == REJECTED
