@@ -456,6 +456,9 @@ def parser() -> argparse.ArgumentParser:
     smoke.set_defaults(run=smoke_test)
     rec = verbs.add_parser("recommend", help=recommend.HELP, description=recommend.DESCRIPTION)
     recommend.add_arguments(rec)
+    from mlops import release
+
+    release.add_verbs(verbs)  # release-smoke-test, promote
     return p
 
 
@@ -481,14 +484,26 @@ def smoke_test(args: argparse.Namespace) -> int:
         raise AddModelError(f"{args.steps_python} is missing. Fix: run `make steps-venv`")
     if args.rows < 1:
         raise AddModelError(f"--rows: got {args.rows}. Fix: send at least 1 row")
-    data = args.data or str(root / LOCAL_RAW / model.data_prefix)
-    command = [
-        str(args.steps_python), str(STEPS_DIR / "smoke_test.py"),
-        "--endpoint-name", serving_record.endpoint_name(args.stage, args.model),
-        "--schema", str(root / model.schema_file), "--problem-type", model.problem_type,
-        "--data", data, "--rows", str(args.rows), "--region", config.stages[args.stage].region,
-    ]  # fmt: skip
+    command = smoke_test_command(
+        root, args.stage, model, args.steps_python, region=config.stages[args.stage].region,
+        data=args.data, rows=args.rows,
+    )  # fmt: skip
     return subprocess.run(command, check=False).returncode
+
+
+def smoke_test_command(
+    root: Path, stage: str, model, steps_python, *, region: str, data: str | None = None,
+    rows: int = 5,
+) -> list[str]:  # fmt: skip
+    """The smoke test of ``model`` (a config model) in ``stage``: ``smoke-test``'s and
+    ``release-smoke-test``'s command."""
+    return [
+        str(steps_python), str(STEPS_DIR / "smoke_test.py"),
+        "--endpoint-name", serving_record.endpoint_name(stage, model.name),
+        "--schema", str(root / model.schema_file), "--problem-type", model.problem_type,
+        "--data", data or str(root / LOCAL_RAW / model.data_prefix), "--rows", str(rows),
+        "--region", region,
+    ]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline_steps.steplib.contract import REGISTERED_APPROVAL_STATUS
+
 #: The handoff namespace of a stage, and the record's key in it.
 NAMESPACE = "/mlops/{stage}"
 RECORD_KEY = "serving/{model}/model-package-arn"
@@ -30,6 +32,33 @@ ARTIFACTS_BUCKET_KEY = "data/artifacts-bucket-arn"
 #: What a record holds while no version is approved (the data stack's initial value).
 NO_VERSION = "none"
 APPROVED = "Approved"
+REJECTED = "Rejected"
+#: What a version is registered as (the contract's), until someone approves it.
+PENDING = REGISTERED_APPROVAL_STATUS
+
+# --- the release pipeline (docs/adr/0004-promotion-between-stages.md) ------------------
+#: The event the approval handler sends to the release account's default event bus after
+#: it changed a record; the release stack's rule on it starts the release.
+RELEASE_EVENT_SOURCE = "mlops.release"
+RECORD_CHANGED = "Version Record Changed"
+#: The metadata key (CustomerMetadataProperties) of a version promoted into a stage: the
+#: ARN of the version it was copied from.
+PROMOTED_FROM_KEY = "promoted_from"
+
+
+#: The release stack's name; its roles' names start with it (the stages' release roles
+#: trust only those).
+RELEASE_STACK_NAME = "mlops-release"
+
+
+def release_role_name(stage: str) -> str:
+    """The role each stage gives the release pipeline (smoke tests and promotion)."""
+    return f"mlops-{stage}-release"
+
+
+def handoff_name(stage: str, key: str) -> str:
+    """The SSM parameter name of handoff ``key`` of ``stage`` (``data/artifacts-bucket-arn``)."""
+    return f"{NAMESPACE.format(stage=stage)}/{key}"
 
 
 def record_name(stage: str, model: str) -> str:
@@ -47,9 +76,14 @@ def endpoint_name(stage: str, model: str) -> str:
     return f"{stage}-{model}"
 
 
+def group_prefix(stage: str) -> str:
+    """What the names of the stage's model package groups start with."""
+    return f"{stage}-"
+
+
 def model_package_group_name(stage: str, model: str) -> str:
     """The stage's model package group of ``model`` (as the data stack names it)."""
-    return f"{stage}-{model}"
+    return f"{group_prefix(stage)}{model}"
 
 
 class ServingError(RuntimeError):
