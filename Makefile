@@ -43,7 +43,7 @@ $(NODE_STAMP): package.json package-lock.json $(NODE_CHOICE)
 deps: $(STAMP) $(NODE_CHOICE) $(NODE_STAMP)
 
 synth: deps
-	npx cdk synth --quiet
+	npx cdk synth --quiet $(SYNTH_ARGS)
 	@echo "Templates for every stage are in cdk.out/ (cdk.out/assembly-<stage>/)."
 
 # The CDK-app tests (tests/infra, tests/pipeline; .venv), then the step-script tests
@@ -63,6 +63,7 @@ lint: deps
 # The platform's command line: `make mlops ARGS="add-model wine --data wine.csv --target
 # target"`, `make check` (config, schemas and Preprocess's data checks on data/raw/).
 ARGS ?=
+SYNTH_ARGS ?=
 mlops: deps $(STEPS_STAMP)
 	$(VENV)/bin/mlops $(ARGS)
 

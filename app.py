@@ -43,14 +43,33 @@ def selected_stages(app: cdk.App, config: PlatformConfig) -> tuple[str, ...]:
     return names
 
 
+def release_requested(app: cdk.App) -> bool:
+    """``-c release=true``: build the release pipeline (and every stage it releases)."""
+    return str(app.node.try_get_context("release")).lower() == "true"
+
+
 def build(app: cdk.App, *, project_root: Path = PROJECT_ROOT) -> dict[str, MlopsStage]:
-    """Adds every selected stage to ``app`` and registers the validation plugins on it.
+    """Adds every selected stage to ``app`` (with ``-c release=true``, every released stage
+    and the release pipeline) and registers the validation plugins on it.
 
     Raises:
         ConfigError: before any construct is built, if the configuration has problems.
     """
     config = load_config(app.node.try_get_context("mlops"), project_root=project_root)
-    stages = {name: MlopsStage(app, name, config=config) for name in selected_stages(app, config)}
+    release = release_requested(app)
+    if release and config.release is None:
+        raise ConfigError(
+            [
+                "release: missing, but -c release=true asks for the release pipeline. Fix: add "
+                "a release section to cdk.json (docs/deploy-release.md)"
+            ]
+        )
+    names = config.release.stages if release and config.release else selected_stages(app, config)
+    stages = {name: MlopsStage(app, name, config=config) for name in names}
+    if release:
+        from stacks.release_stack import ReleaseStack
+
+        ReleaseStack(app, "Release", config=config, stages=stages, project_root=project_root)
     # AwsSolutions for general hygiene; NIST 800-53 R5 adds the SageMaker KMS checks
     # (endpoint configs, notebooks) that AwsSolutions lacks; CloudFormation's size limits.
     cdk.Validations.of(app).add_plugins(

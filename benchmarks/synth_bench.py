@@ -7,6 +7,9 @@ Each case runs in a fresh Python process and is timed end to end:
   default    `python app.py` exactly as `cdk synth` runs it (context in CDK_CONTEXT_JSON,
              output in CDK_OUTDIR): every stage of cdk.json, cdk-nag included
   models=N   the same, one stage with N copies of the first model (1, 20, 100)
+  release    `python app.py -c release=true`: the release pipeline and every stage it
+             releases (cdk.json's stages, released from their own account through a
+             CodeConnections source, prod promoted from staging)
 
 For the largest model count it also prints the largest template by size and by resource
 count, against CloudFormation's limits (the platform keeps 20% headroom).
@@ -63,6 +66,34 @@ def context_with_models(count: int | None) -> dict:
     return context
 
 
+#: The release section the release case adds to cdk.json's config (one account and region).
+RELEASE = {
+    "region": "us-east-1",
+    "source": {
+        "connectionArn": "arn:aws:codeconnections:us-east-1:111111111111:connection/"
+        "0f3c1a2b-1234-4abc-8def-0123456789ab",
+        "repository": "my-org/mlops",
+    },
+    "waves": [["dev"], ["staging"], ["prod"]],
+    "promotions": {"prod": "staging"},
+}
+
+
+def release_context() -> dict:
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context["mlops"]["release"] = RELEASE
+    context["release"] = "true"
+    return context
+
+
+def release_case() -> float:
+    with tempfile.TemporaryDirectory() as outdir:
+        return run(
+            [sys.executable, str(ROOT / "app.py")],
+            {"CDK_CONTEXT_JSON": json.dumps(release_context()), "CDK_OUTDIR": outdir},
+        )
+
+
 def empty_case() -> float:
     with tempfile.TemporaryDirectory() as outdir:
         return run([sys.executable, "-c", EMPTY.format(outdir=outdir)])
@@ -98,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(c) for c in args.models.split(",") if c]
 
-    cases = {"empty": empty_case, "default": lambda: platform_case(None)}
+    cases = {"empty": empty_case, "default": lambda: platform_case(None), "release": release_case}
     cases.update({f"models={n}": (lambda n=n: platform_case(n)) for n in counts})
     best: dict[str, float] = {}
     for _ in range(args.repeat):
@@ -110,6 +141,7 @@ def main() -> None:
     print(f"{'case':<22}{'seconds':>9}{'x empty':>10}")
     print(f"{'empty app (floor)':<22}{empty:>9.2f}{1.0:>10.2f}")
     print(f"{'default app':<22}{best['default']:>9.2f}{best['default'] / empty:>10.2f}")
+    print(f"{'release app':<22}{best['release']:>9.2f}{best['release'] / empty:>10.2f}")
     for n in counts:
         seconds = best[f"models={n}"]
         print(f"{f'dev stage, {n} models':<22}{seconds:>9.2f}{seconds / empty:>10.2f}")

@@ -14,6 +14,7 @@ its parameters change, so a version change reaches it that way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
@@ -22,6 +23,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
+from constructs.approval_deploys import ApprovalDeploys
 from constructs.batch_inference import BatchInferencePipeline
 from constructs.endpoint import (
     DataCapture,
@@ -38,12 +40,28 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.release_access import ReleaseAccess
 from constructs.sagemaker_grants import model_role
 from mlops import serving_record
 from mlops.config import ModelConfig, StageConfig, pascal_case
-from mlops.pipeline_definition import model_prefix
+from mlops.pipeline_definition import model_prefix, registered_object_patterns
 from stacks.data_stack import DataStack, _retention
 from stacks.pipeline_stack import PipelineStack, nested_stack_scopes
+
+
+@dataclass(frozen=True)
+class ReleaseWiring:
+    """How a released stage meets the release pipeline (None account: this stack's).
+
+    Attributes:
+        account, region: the release (tooling) account and region.
+        promoted_from_account: set in a stage served by promotion: its source's account.
+    """
+
+    account: str | None
+    region: str
+    promoted_from_account: str | None = None
+    promoted: bool = False
 
 
 class ServingStack(cdk.Stack):
@@ -64,6 +82,7 @@ class ServingStack(cdk.Stack):
         models: tuple[ModelConfig, ...],
         data: DataStack,
         training: PipelineStack,
+        release: ReleaseWiring | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -110,6 +129,42 @@ class ServingStack(cdk.Stack):
         self._recommender_role(
             stage_name, data, models,
             sorted({a for m in models for a in training.pipelines[m.name].image_repository_arns(self)}),
+        )  # fmt: skip
+        if release is not None:
+            self._release(stage_name, stage, data, release)
+
+    def _release(
+        self, stage_name: str, stage: StageConfig, data: DataStack, release: ReleaseWiring
+    ) -> None:
+        """Approvals write the records and start the release; the release's role here."""
+        scope = Construct(self, "Release")
+        shared = data.resources_for(scope)
+        tooling = release.account or self.account
+        ApprovalDeploys(
+            scope, "ApprovalDeploys", stage_name=stage_name,
+            group_prefix=serving_record.group_prefix(stage_name),
+            record_name_template=serving_record.record_name(stage_name, "{model}"),
+            release_event_bus_arn=f"arn:{self.partition}:events:{release.region}:{tooling}:"
+            "event-bus/default",
+            event_source=serving_record.RELEASE_EVENT_SOURCE,
+            detail_type=serving_record.RECORD_CHANGED, no_version=serving_record.NO_VERSION,
+            promoted_from_key=serving_record.PROMOTED_FROM_KEY, promoted_only=release.promoted,
+            encryption_key=shared.data_key, log_retention=_retention(stage.log_retention_days),
+        )  # fmt: skip
+        ReleaseAccess(
+            scope, "Access", role_name=serving_record.release_role_name(stage_name),
+            trusted_account=tooling, trusted_role_prefix=serving_record.RELEASE_STACK_NAME,
+            namespace=serving_record.NAMESPACE.format(stage=stage_name),
+            record_name_pattern=serving_record.record_name(stage_name, "*"),
+            group_prefix=serving_record.group_prefix(stage_name),
+            endpoint_arn_pattern=self.format_arn(
+                service="sagemaker", resource="endpoint",
+                resource_name=serving_record.endpoint_name(stage_name, "*"),
+            ),
+            artifacts_bucket=shared.artifacts_bucket,
+            artifact_patterns=registered_object_patterns(),
+            promotion_source_account=(release.promoted_from_account or self.account)
+            if release.promoted else None,
         )  # fmt: skip
 
     def _recommender_role(

@@ -9,7 +9,7 @@ from constructs.template_budget import TemplateBudget
 from mlops.config import PlatformConfig
 from stacks.data_stack import DataStack
 from stacks.pipeline_stack import PipelineStack
-from stacks.serving_stack import ServingStack
+from stacks.serving_stack import ReleaseWiring, ServingStack
 
 
 class MlopsStage(cdk.Stage):
@@ -36,9 +36,25 @@ class MlopsStage(cdk.Stage):
         )
         self.serving = ServingStack(
             self, "Serving", stage_name=stage_name, stage=stage, models=models, data=self.data,
-            training=self.training,
+            training=self.training, release=_release_wiring(config, stage_name),
         )  # fmt: skip
         for stack in (self.data, self.training, self.serving):
             stack.node.add_validation(TemplateBudget(stack, stack.model_scopes))
         for key, value in sorted(stage.tags.items()):
             cdk.Tags.of(self).add(key, value)
+
+
+def _release_wiring(config: PlatformConfig, stage_name: str) -> ReleaseWiring | None:
+    """How ``stage_name`` meets the release pipeline; None when no release deploys it."""
+    release = config.release
+    if release is None or stage_name not in release.stages:
+        return None
+    source = release.promotions.get(stage_name)
+    return ReleaseWiring(
+        account=release.account,
+        region=release.region,
+        promoted_from_account=(config.stages[source].account or release.account)
+        if source
+        else None,
+        promoted=source is not None,
+    )
