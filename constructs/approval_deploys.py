@@ -21,10 +21,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from constructs.log_groups import handler_log_group
+from constructs.log_groups import dead_letter_queue, handler_log_group
+from constructs.model_registry import grant_read_versions
 from constructs.nag import (
     INLINE_POLICY,
     INLINE_POLICY_REASON,
@@ -79,14 +79,10 @@ class ApprovalDeploys(Construct):
     ) -> None:
         super().__init__(scope, id)
         stack = cdk.Stack.of(self)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=encryption_key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
+        self.dead_letter_queue = dead_letter_queue(
+            self, "DeadLetters", encryption_key=encryption_key,
+            of="the approval handler and its rule",
+        )  # fmt: skip
         log_group = handler_log_group(
             self, "Logs", encryption_key=encryption_key, retention=log_retention
         )
@@ -107,17 +103,7 @@ class ApprovalDeploys(Construct):
                 actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[records]
             )
         )
-        packages = stack.format_arn(
-            service="sagemaker", resource="model-package", resource_name=f"{group_prefix}*/*"
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages])
-        )
-        # ListModelPackages has no resource-level permissions (Service Authorization
-        # Reference): the handler lists only its groups' versions.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
-        )
+        grant_read_versions(role, self, group_prefix)
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[release_event_bus_arn])
         )
@@ -205,10 +191,4 @@ class ApprovalDeploys(Construct):
             "(no VPC route to a cross-account bus); its role can only read and write the "
             "stage's version records, describe its groups' versions and send to the release "
             "bus; reserved concurrency 1.",
-        )
-        acknowledge(
-            self.dead_letter_queue.node.default_child,  # type: ignore[arg-type]
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the approval handler and its rule. "
-            "Compensating controls: KMS-encrypted with the stage's key, SSL only, 14 days.",
         )

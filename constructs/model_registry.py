@@ -26,6 +26,26 @@ READER_PACKAGE_ACTIONS = (
 )
 
 
+def grant_read_versions(grantee: iam.IGrantable, scope: Construct, group_prefix: str) -> None:
+    """Lets ``grantee`` list and describe the versions of every group named
+    ``<group_prefix>...`` (a stage's groups): a pattern, not one ARN per model, since a
+    role's inline policies hold 10,240 characters."""
+    stack = cdk.Stack.of(scope)
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["sagemaker:DescribeModelPackage"],
+        resource_arns=[
+            stack.format_arn(
+                service="sagemaker", resource="model-package", resource_name=f"{group_prefix}*/*"
+            )
+        ],
+    )
+    # ListModelPackages has no resource-level permissions (Service Authorization Reference).
+    iam.Grant.add_to_principal(
+        grantee=grantee, actions=["sagemaker:ListModelPackages"], resource_arns=["*"]
+    )
+
+
 class ModelPackageGroupBase(Construct):
     """What every model package group offers callers: its name, ARNs and grants."""
 

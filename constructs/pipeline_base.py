@@ -13,10 +13,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
-from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces import aws_sagemaker as sagemaker_refs
 
 from constructs import Construct
+from constructs.log_groups import dead_letter_queue
 from constructs.nag import INLINE_POLICY, INLINE_POLICY_REASON, acknowledge, default_policy_resource
 from constructs.service_principals import confined_service_principal
 
@@ -114,20 +114,9 @@ class SageMakerPipeline(cdk.Resource):
 
     def add_schedule(self, expression: scheduler.ScheduleExpression, key: kms.IKey) -> None:
         # Starts that fail after the retries land here instead of vanishing.
-        self.schedule_dead_letters = sqs.Queue(
-            self,
-            "ScheduleDeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(
-            self.schedule_dead_letters.node.default_child,  # type: ignore[arg-type]
-            "AwsSolutions::AwsSolutions-SQS3",
-            "This queue is the schedule's dead-letter queue itself (cdk-nag cannot see the "
-            "Scheduler's DeadLetterConfig). Compensating controls: KMS with the stage's key, "
-            "SSL only, 14-day retention.",
+        # (cdk-nag cannot see the Scheduler's DeadLetterConfig.)
+        self.schedule_dead_letters = dead_letter_queue(
+            self, "ScheduleDeadLetters", encryption_key=key, of="the pipeline's schedule"
         )
         role = iam.Role(
             self,

@@ -15,6 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
+from constructs.model_registry import grant_read_versions
 from constructs.nag import (
     INLINE_POLICY,
     INLINE_POLICY_REASON,
@@ -96,19 +97,7 @@ class ReleaseAccess(Construct):
                 actions=["ssm:PutParameter"], resources=[parameter(record_name_pattern)]
             )
         )
-        packages = stack.format_arn(
-            service="sagemaker", resource="model-package", resource_name=f"{group_prefix}*/*"
-        )
-        groups = stack.format_arn(
-            service="sagemaker", resource="model-package-group", resource_name=f"{group_prefix}*"
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages])
-        )
-        # ListModelPackages has no resource-level permissions.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
-        )
+        grant_read_versions(role, self, group_prefix)
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
@@ -119,7 +108,18 @@ class ReleaseAccess(Construct):
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage"],
-                    resources=[groups, packages],
+                    resources=[
+                        stack.format_arn(
+                            service="sagemaker",
+                            resource="model-package-group",
+                            resource_name=f"{group_prefix}*",
+                        ),
+                        stack.format_arn(
+                            service="sagemaker",
+                            resource="model-package",
+                            resource_name=f"{group_prefix}*/*",
+                        ),
+                    ],
                 )
             )
             for pattern in artifact_patterns:

@@ -146,6 +146,19 @@ def _name(value: str) -> str:
 ResourceName = Annotated[str, AfterValidator(_name)]
 
 
+def _account(value: str | None) -> str | None:
+    if value is not None and not ACCOUNT_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an AWS account ID. Fix: use the 12-digit ID as a string, "
+            "or null for the account of your current credentials"
+        )
+    return value
+
+
+#: A 12-digit account ID, or null (the account of the credentials that deploy).
+AccountId = Annotated[str | None, AfterValidator(_account)]
+
+
 class _Model(BaseModel):
     """Base for config objects: camelCase keys in cdk.json, unknown keys rejected, immutable."""
 
@@ -285,7 +298,7 @@ class MlflowSettings(_Model):
 class StageConfig(_Model):
     """One deployment environment: where it goes and how it behaves."""
 
-    account: str | None = None
+    account: AccountId = None
     region: Annotated[str, AfterValidator(_region)]
     removal_policy: Literal["retain", "destroy"] = "retain"
     termination_protection: bool = True
@@ -307,16 +320,6 @@ class StageConfig(_Model):
     @property
     def owns_job_log_groups(self) -> bool:
         return self.job_log_groups if self.job_log_groups is not None else self.account is not None
-
-    @field_validator("account")
-    @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        if value is not None and not ACCOUNT_PATTERN.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not an AWS account ID. Fix: use the 12-digit ID as a string, "
-                "or null to deploy to the account of your current credentials"
-            )
-        return value
 
     @field_validator("model_reader_accounts")
     @classmethod
@@ -516,7 +519,7 @@ class ReleaseConfig(_Model):
     the order in which it deploys the stages."""
 
     #: The tooling account the pipeline runs in (null: the account of the credentials).
-    account: str | None = None
+    account: AccountId = None
     region: Annotated[str, AfterValidator(_region)]
     source: ReleaseSource
     #: Deploy waves in order; the stages of a wave deploy side by side.
@@ -526,16 +529,6 @@ class ReleaseConfig(_Model):
     #: Stages served by promotion: ``{"prod": "staging"}`` serves in prod only versions that
     #: staging served, passed staging's smoke test, and a person approved.
     promotions: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("account")
-    @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        if value is not None and not ACCOUNT_PATTERN.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not an AWS account ID. Fix: use the 12-digit ID as a string, "
-                "or null for the account of your credentials"
-            )
-        return value
 
     @property
     def stages(self) -> tuple[str, ...]:
