@@ -61,7 +61,7 @@ def build(app: cdk.App, *, project_root: Path = PROJECT_ROOT) -> dict[str, Mlops
         raise ConfigError(
             [
                 "release: missing, but -c release=true asks for the release pipeline. Fix: add "
-                "a release section to cdk.json (docs/deploy-release.md)"
+                "a release section to cdk.json (docs/deploy/release.md)"
             ]
         )
     names = config.release.stages if release and config.release else selected_stages(app, config)

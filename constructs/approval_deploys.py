@@ -151,6 +151,8 @@ class ApprovalDeploys(Construct):
                     # A prefix: a pattern holds at most 2,048 characters, not 100 group names.
                     "ModelPackageGroupName": [{"prefix": group_prefix}],
                     "ModelApprovalStatus": list(ACTED_ON),
+                    # Not while a version is being created or deleted.
+                    "ModelPackageStatus": ["Completed"],
                 },
             ),
             targets=[

@@ -23,6 +23,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from pipeline_steps.steplib.contract import REGISTERED_APPROVAL_STATUS
 
 
 class ReleaseAccess(Construct):
@@ -32,11 +33,13 @@ class ReleaseAccess(Construct):
         trusted_account: the release (tooling) account.
         trusted_role_prefix: the name prefix of the roles that may assume it (CloudFormation
             names a stack's roles ``<stack name>-...``).
-        namespace: the stage's handoff namespace (``/mlops/<stage>``): read.
-        record_name_pattern: the version records (an SSM name pattern): written.
+        record_name_pattern: the version records (an SSM name pattern): read, and written
+            when promoting.
+        handoff_parameter_names: other SSM parameters it reads (the artifacts bucket's).
         group_prefix: the stage's groups are ``<group_prefix><model>``: read, and written
             when promoting.
-        endpoint_arn_pattern: the stage's endpoints: described and invoked.
+        endpoint_arn_pattern: the stage's endpoints: invoked.
+        serving_stack_name: the stack whose outputs say what the endpoints serve: read.
         artifacts_bucket, artifact_patterns: where promoted versions' objects are copied to.
         promotion_source_account: the account of the stage promoted from, whose artifacts
             bucket (through its own grant to this account) is read; None: no promotion.
@@ -53,10 +56,11 @@ class ReleaseAccess(Construct):
         role_name: str,
         trusted_account: str,
         trusted_role_prefix: str,
-        namespace: str,
         record_name_pattern: str,
+        handoff_parameter_names: Sequence[str],
         group_prefix: str,
         endpoint_arn_pattern: str,
+        serving_stack_name: str,
         artifacts_bucket: s3.IBucket,
         artifact_patterns: Sequence[str],
         promotion_source_account: str | None,
@@ -86,41 +90,59 @@ class ReleaseAccess(Construct):
                 service="ssm", resource="parameter", resource_name=name.lstrip("/")
             )
 
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["ssm:GetParameter"], resources=[parameter(f"{namespace}/*")]
-            )
-        )
         # Patterns, not one ARN per model: a role's inline policies hold 10,240 characters.
+        records = parameter(record_name_pattern)
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["ssm:PutParameter"], resources=[parameter(record_name_pattern)]
+                actions=["ssm:GetParameter"],
+                resources=[records, *(parameter(n) for n in handoff_parameter_names)],
             )
         )
         grant_read_versions(role, self, group_prefix)
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
-                resources=[endpoint_arn_pattern],
+                actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn_pattern]
             )
         )
+        # What the serving stack was deployed with (its outputs): what a smoke test tests.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudformation:DescribeStacks"],
+                resources=[
+                    stack.format_arn(
+                        service="cloudformation", resource="stack",
+                        resource_name=f"{serving_stack_name}/*",
+                    )
+                ],
+            )
+        )  # fmt: skip
         if promotion_source_account is not None:
+            groups = stack.format_arn(
+                service="sagemaker",
+                resource="model-package-group",
+                resource_name=f"{group_prefix}*",
+            )
+            versions = stack.format_arn(
+                service="sagemaker", resource="model-package", resource_name=f"{group_prefix}*/*"
+            )
+            # A promoted copy is created pending, as the training pipelines create theirs,
+            # and approved after its record is written.
             role.add_to_principal_policy(
                 iam.PolicyStatement(
-                    actions=["sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage"],
-                    resources=[
-                        stack.format_arn(
-                            service="sagemaker",
-                            resource="model-package-group",
-                            resource_name=f"{group_prefix}*",
-                        ),
-                        stack.format_arn(
-                            service="sagemaker",
-                            resource="model-package",
-                            resource_name=f"{group_prefix}*/*",
-                        ),
-                    ],
+                    actions=["sagemaker:CreateModelPackage"],
+                    resources=[groups, versions],
+                    conditions={
+                        "StringEquals": {
+                            "sagemaker:ModelApprovalStatus": REGISTERED_APPROVAL_STATUS
+                        }
+                    },
                 )
+            )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["sagemaker:UpdateModelPackage"], resources=[versions])
+            )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["ssm:PutParameter"], resources=[records])
             )
             for pattern in artifact_patterns:
                 artifacts_bucket.grant_put(role, pattern)
@@ -150,7 +172,8 @@ class ReleaseAccess(Construct):
         acknowledge_wildcards(
             policy,
             "Compensating controls: only the release stack's roles may assume it, for an hour; "
-            "it reads the stage's handoff namespace, writes its version records only, reads and (when promoting) adds versions of the stage's groups only "
+            "it reads the stage's version records and artifacts bucket name, writes the records "
+            "only when promoting, reads and (when promoting) adds versions of the stage's groups only "
             "(ListModelPackages has no resource-level permissions), invokes the stage's "
             "endpoints, writes only registered-model keys of the stage's artifacts bucket and "
             "reads only objects owned by the source stage's account, its key through S3 only.",

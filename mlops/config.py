@@ -524,11 +524,19 @@ class ReleaseConfig(_Model):
     source: ReleaseSource
     #: Deploy waves in order; the stages of a wave deploy side by side.
     waves: tuple[tuple[str, ...], ...]
-    #: Stages that wait for a person's approval before they deploy.
-    approval_before: tuple[str, ...] = ("prod",)
+    #: Stages that wait for a person's approval before they deploy (default: prod, if
+    #: released).
+    approval_before: tuple[str, ...] | None = None
     #: Stages served by promotion: ``{"prod": "staging"}`` serves in prod only versions that
     #: staging served, passed staging's smoke test, and a person approved.
     promotions: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def approvals(self) -> tuple[str, ...]:
+        """The stages that wait for a person."""
+        if self.approval_before is not None:
+            return self.approval_before
+        return ("prod",) if "prod" in self.stages else ()
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -756,7 +764,7 @@ def _release_problems(config: PlatformConfig, release: ReleaseConfig) -> list[st
             f"defaultStages {list(config.default_stages)}. Fix: add them to a wave"
         )
     order = {name: index for index, wave in enumerate(release.waves) for name in wave}
-    for name in release.approval_before:
+    for name in release.approvals:
         if name not in order:
             problems.append(
                 f"release.approvalBefore: got {name!r}, which no wave deploys. Fix: use one "
@@ -775,7 +783,7 @@ def _release_problems(config: PlatformConfig, release: ReleaseConfig) -> list[st
                 f"{where}: got {source!r}: it deploys in wave {order[source] + 1}, not before "
                 f"{target!r} (wave {order[target] + 1}). Fix: promote from an earlier wave"
             )
-        if target not in release.approval_before:
+        if target not in release.approvals:
             problems.append(
                 f"{where}: {target!r} is served by promotion but no person approves it. "
                 f'Fix: add "{target}" to release.approvalBefore'
@@ -784,6 +792,12 @@ def _release_problems(config: PlatformConfig, release: ReleaseConfig) -> list[st
             problems.append(
                 f"{where}: {source!r} is itself promoted. Fix: promote from a stage that "
                 "serves its own approvals"
+            )
+        if config.stages[source].region != config.stages[target].region:
+            problems.append(
+                f"{where}: {source!r} is in {config.stages[source].region}, {target!r} in "
+                f"{config.stages[target].region}: a promotion copies a version within one region "
+                "(its images and key are regional). Fix: promote between stages of one region"
             )
         source_account = config.stages[source].account or release.account
         target_account = config.stages[target].account or release.account

@@ -6,13 +6,16 @@ each stage's account it assumes the stage's release role (``mlops-<stage>-releas
 stage's account: ``stages.<stage>.account``, else ``release.account``, else the caller's).
 
 ``mlops release-smoke-test --stage S``
-    Runs ``mlops smoke-test``'s test of every model S serves, as S's release role. A model
-    whose version record says ``none`` is skipped (and passes). Exit 0 when every served
+    Runs ``mlops smoke-test``'s test of every model S's serving stack was deployed with
+    (its outputs), as S's release role; a model with no approved version is skipped (and
+    passes). ``--tested-file F`` writes the versions that passed to F (JSON), for the
+    promotion later in the same release run. Exit 0 when every served
     model passed, 1 when one failed or AWS refused a call, 2 for a mistake in the command
     or config or a missing prerequisite.
 
 ``mlops promote --source-stage staging --target-stage prod``
-    Makes the target serve exactly the version the source serves: for each model, copies
+    Makes the target serve the version the source's smoke test passed in this release run
+    (``--tested F``; without it, what the source's records say): for each model, copies
     the version's S3 artifacts into the target's artifacts bucket (same keys), registers a
     copy of it in the target's group (metadata ``promoted_from`` = the source version's
     ARN), records it as the target's served version, then approves it. A version promoted
@@ -25,6 +28,8 @@ stage's account: ``stages.<stage>.account``, else ``release.account``, else the 
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import json
 import os
 import re
 import subprocess
@@ -54,7 +59,7 @@ EXIT_USAGE = 2
 
 #: The API actions each command calls with a stage's release role (its IAM policy needs
 #: them; the smoke test's InvokeEndpoint is pipeline_steps/smoke_test.py's).
-SMOKE_TEST_ACTIONS = ("ssm:GetParameter", "sagemaker:InvokeEndpoint")
+SMOKE_TEST_ACTIONS = ("cloudformation:DescribeStacks", "sagemaker:InvokeEndpoint")
 SOURCE_ROLE_ACTIONS = ("ssm:GetParameter", "sagemaker:DescribeModelPackage")
 TARGET_ROLE_ACTIONS = (
     "ssm:GetParameter",
@@ -71,6 +76,7 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
     "AssumeRole": ("sts:AssumeRole",),
     "GetCallerIdentity": ("sts:GetCallerIdentity",),
     "GetParameter": ("ssm:GetParameter",),
+    "DescribeStacks": ("cloudformation:DescribeStacks",),
     "PutParameter": ("ssm:PutParameter",),
     "DescribeModelPackage": ("sagemaker:DescribeModelPackage",),
     "ListModelPackages": ("sagemaker:ListModelPackages",),
@@ -298,6 +304,50 @@ def version_number(package: Mapping[str, Any]) -> int:
     return int(number if number is not None else str(package["ModelPackageArn"]).rsplit("/")[-1])
 
 
+def deployed_versions(access: StageAccess, models: Sequence[str]) -> dict[str, str | None]:
+    """What each model's endpoint was deployed with (the serving stack's outputs: a
+    version's ARN, or None while nothing is approved), not what the record says by now."""
+    name = serving_record.serving_stack_name(access.stage)
+    with _aws(access.role_arn):
+        stacks = access.clients("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    found: dict[str, str | None] = {}
+    for model in models:
+        key = serving_record.served_output_key(model)
+        if key not in outputs:
+            raise ReleaseError(
+                f"{name} has no output {key}: the stack predates {model}. Fix: deploy it"
+            )
+        value = outputs[key]
+        found[model] = value if value.startswith("arn:") else None
+    return found
+
+
+def write_tested(path: Path, versions: Mapping[str, str]) -> None:
+    """The versions a smoke test passed, for the promotion of the same run (atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(dict(sorted(versions.items())), indent=2) + "\n")
+    partial.replace(path)
+
+
+def read_tested(path: Path) -> dict[str, str]:
+    """The versions :func:`write_tested` wrote (``ReleaseError`` when unreadable)."""
+    try:
+        versions = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ReleaseError(
+            f"--tested {path}: {error}. Fix: pass the file the source stage's "
+            "release-smoke-test --tested-file wrote in this run"
+        ) from None
+    if not isinstance(versions, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.startswith("arn:")
+        for k, v in versions.items()
+    ):
+        raise ReleaseError(f"--tested {path}: not a JSON object of model name -> version ARN")
+    return versions
+
+
 def promoted_before(sagemaker: Any, group: str, source_arn: str) -> dict[str, Any] | None:
     """The version of ``group`` promoted from ``source_arn``, if one is (newest first)."""
     summaries = []
@@ -360,6 +410,17 @@ def rewrite_uris(
         return item
 
     return walk(value, path)
+
+
+def _patterns() -> list[str]:
+    from mlops.pipeline_definition import registered_object_patterns
+
+    return registered_object_patterns()
+
+
+def _registered(key: str) -> bool:
+    """Whether ``key`` is one of a registered version's objects (what promotions copy)."""
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in _patterns())
 
 
 def _without_etags(specification: Mapping[str, Any]) -> dict[str, Any]:
@@ -433,13 +494,23 @@ class _Buckets:
 
 
 def plan(
-    model: str, *, source: StageAccess, target: StageAccess, buckets: Callable[[StageAccess], str]
+    model: str,
+    *,
+    source: StageAccess,
+    target: StageAccess,
+    buckets: Callable[[StageAccess], str],
+    tested: Mapping[str, str] | None = None,
 ) -> Promotion | str:
     """Checks one model's promotion: the :class:`Promotion`, or why nothing is to be done.
     Reads only; raises :class:`ReleaseError` when the promotion is refused."""
     from mlops import shape_check
 
-    source_arn = read_record(source, model)
+    if tested is not None:  # what the source's smoke test passed in this release run
+        if model not in tested:
+            return f"{model}: nothing to promote, {source.stage}'s smoke test tested no version"
+        source_arn = tested[model]
+    else:
+        source_arn = read_record(source, model)
     if source_arn == NO_VERSION:
         return f"{model}: nothing to promote, {source.stage} serves no version ({NO_VERSION})"
     with _aws(source.role_arn):
@@ -485,6 +556,14 @@ def plan(
         )
     except ReleaseError as error:
         raise ReleaseError(f"{model}: {source_arn}: {error}") from None
+    outside = [c for c in copies if not _registered(c.key)]
+    if outside:
+        raise ReleaseError(
+            f"{model}: {source_arn}: {outside[0].field} is s3://{source_bucket}/"
+            f"{outside[0].key}, not a registered-model key ({', '.join(_patterns())}): the "
+            f"target's release role writes only those. Fix: register versions whose "
+            "artifacts the training pipeline wrote"
+        )
     problems = shape_check.check_step_arguments(model, "CreateModelPackage", request)
     if problems:
         raise ReleaseError(
@@ -527,9 +606,19 @@ def apply(promotion: Promotion, *, source: StageAccess, target: StageAccess) -> 
     )
 
 
-def promote(config: Any, source_stage: str, target_stage: str, *, tooling: Tooling) -> int:
-    """``mlops promote``: every model's promotion checked, then done. The exit status."""
+def promote(
+    config: Any,
+    source_stage: str,
+    target_stage: str,
+    *,
+    tooling: Tooling,
+    tested_file: Path | None = None,
+) -> int:
+    """``mlops promote``: every model's promotion checked, then done. The exit status.
+    With ``tested_file`` (the source's ``release-smoke-test --tested-file``), the versions
+    it tested are promoted, not whatever the source's records say by now."""
     try:
+        tested = read_tested(tested_file) if tested_file is not None else None
         _check_stages(config, {"--source-stage": source_stage, "--target-stage": target_stage})
         if source_stage == target_stage:
             raise ReleaseError(
@@ -540,7 +629,8 @@ def promote(config: Any, source_stage: str, target_stage: str, *, tooling: Tooli
         target = tooling.assume(target_stage)
         buckets = _Buckets()
         planned = [
-            plan(m.name, source=source, target=target, buckets=buckets) for m in config.models
+            plan(m.name, source=source, target=target, buckets=buckets, tested=tested)
+            for m in config.models
         ]
         for item in planned:
             if isinstance(item, str):
@@ -584,8 +674,11 @@ def release_smoke_test(
     rows: int = 5,
     runner: Runner = run_command,
     base_env: Mapping[str, str] | None = None,
+    tested_file: Path | None = None,
 ) -> int:
-    """``mlops release-smoke-test``: every served model of ``stage`` tested. The exit status."""
+    """``mlops release-smoke-test``: every served model of ``stage`` tested. The exit status.
+    With ``tested_file``, the versions that passed are written there (JSON, model -> ARN),
+    only when all did."""
     from mlops.cli import smoke_test_command
 
     try:
@@ -595,7 +688,7 @@ def release_smoke_test(
         if rows < 1:
             raise ReleaseError(f"--rows: got {rows}. Fix: send at least 1 row")
         access = tooling.assume(stage)
-        records = {m.name: read_record(access, m.name) for m in config.models}
+        records = deployed_versions(access, [m.name for m in config.models])
     except ReleaseError as error:
         print(f"mlops release-smoke-test: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -606,7 +699,7 @@ def release_smoke_test(
     failed = []
     for model in config.models:
         arn = records[model.name]
-        if arn == NO_VERSION:
+        if arn is None:
             print(f"{stage}/{model.name}: skipped, no version approved")
             continue
         command = smoke_test_command(
@@ -618,11 +711,14 @@ def release_smoke_test(
         else:
             failed.append(model.name)
             print(f"{stage}/{model.name}: FAILED (exit {status}) ({arn})")
+    if tested_file is not None and not failed:
+        write_tested(tested_file, {m: a for m, a in records.items() if a is not None})
     if failed:
         print(
             f"mlops release-smoke-test: {stage}: {', '.join(failed)} failed (the smoke test's "
-            "message is above). Fix the endpoint, or roll back: mlops rollback --stage "
-            f"{stage} --model <model>",
+            "message is above). Fix the endpoint, or roll back: reject the served version "
+            "(aws sagemaker update-model-package --model-approval-status Rejected ...); the "
+            "stage's approval handler records the one before it and starts a release",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -679,6 +775,7 @@ def run_smoke_test(
         config, args.stage, tooling=tooling or default_tooling(config), project_root=root,
         steps_python=Path(getattr(args, "steps_python", None) or DEFAULT_STEPS_PYTHON),
         rows=args.rows, runner=runner, base_env=base_env,
+        tested_file=Path(args.tested_file) if getattr(args, "tested_file", None) else None,
     )  # fmt: skip
 
 
@@ -692,7 +789,11 @@ def run_promote(
         print(f"mlops promote: {error}", file=sys.stderr)
         return EXIT_USAGE
     return promote(
-        config, args.source_stage, args.target_stage, tooling=tooling or default_tooling(config)
+        config,
+        args.source_stage,
+        args.target_stage,
+        tooling=tooling or default_tooling(config),
+        tested_file=Path(args.tested) if getattr(args, "tested", None) else None,
     )
 
 
@@ -706,6 +807,7 @@ def add_verbs(verbs: Any) -> None:
     )
     smoke.add_argument("--stage", required=True)
     smoke.add_argument("--rows", type=int, default=5, help="rows sent per model (default 5)")
+    smoke.add_argument("--tested-file", help="write the versions that passed here (JSON)")
     smoke.add_argument("--steps-python", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     smoke.set_defaults(run=run_smoke_test)
     prom = verbs.add_parser(
@@ -716,6 +818,9 @@ def add_verbs(verbs: Any) -> None:
     )
     prom.add_argument("--source-stage", required=True, help="e.g. staging")
     prom.add_argument("--target-stage", required=True, help="e.g. prod")
+    prom.add_argument(
+        "--tested", help="promote the versions in this file (release-smoke-test --tested-file)"
+    )
     prom.set_defaults(run=run_promote)
     for verb in (smoke, prom):  # also after the verb; mlops's own --project-root otherwise
         verb.add_argument("--project-root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

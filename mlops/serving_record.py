@@ -76,6 +76,19 @@ def endpoint_name(stage: str, model: str) -> str:
     return f"{stage}-{model}"
 
 
+def serving_stack_name(stage: str) -> str:
+    """The CloudFormation stack of the stage's endpoints."""
+    return f"{stage}-Serving"
+
+
+def served_output_key(model: str) -> str:
+    """The serving stack's output that says what ``model``'s endpoint was deployed with:
+    a model package ARN, or a sentence while nothing is approved."""
+    from mlops.config import pascal_case
+
+    return f"{pascal_case(model)}RecordServes"
+
+
 def group_prefix(stage: str) -> str:
     """What the names of the stage's model package groups start with."""
     return f"{stage}-"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from constructs.feature_group import (
 from constructs.mlflow_app import MlflowApp, MlflowAppBase
 from constructs.model_registry import ModelPackageGroup, ModelPackageGroupBase, ModelVersionCleanup
 from constructs.network import PrivateNetwork
+from constructs.release_access import ReleaseAccess
 from constructs.secure_bucket import AccessLogsBucket, SecureBucket
 from constructs.stage_handoff import StageHandoff
 from constructs.version_records import VersionRecords
@@ -43,6 +45,21 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: Where offline stores and Athena results live in the feature store bucket.
 OFFLINE_STORE_PREFIX = "offline-store/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
+
+
+@dataclass(frozen=True)
+class ReleaseWiring:
+    """How a released stage meets the release pipeline (None account: this stack's).
+
+    Attributes:
+        account, region: the release (tooling) account and region.
+        promoted_from_account: set in a stage served by promotion: its source's account.
+    """
+
+    account: str | None
+    region: str
+    promoted_from_account: str | None = None
+    promoted: bool = False
 
 
 class DataStack(cdk.Stack):
@@ -72,6 +89,7 @@ class DataStack(cdk.Stack):
         stage: StageConfig,
         models: tuple[ModelConfig, ...],
         feature_groups: tuple[FeatureGroupConfig, ...] = (),
+        release: ReleaseWiring | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -253,6 +271,8 @@ class DataStack(cdk.Stack):
         )  # fmt: skip
 
         self._feature_store(stage_name, stage, models, feature_groups, removal, data_bucket)
+        if release is not None:
+            self._release(stage_name, release)
 
         self.mlflow: MlflowApp | None = None
         if stage.mlflow.enabled:
@@ -396,6 +416,40 @@ class DataStack(cdk.Stack):
                 self.ingestion_security_group.security_group_id,
                 description="Security group of feature ingestion jobs",
             )
+
+    def _release(self, stage_name: str, release: ReleaseWiring) -> None:
+        """What the release pipeline needs here before it deploys anything else of the stage
+        (the stateful stack deploys first): its role, and the key's grant to EventBridge."""
+        self.release_access = ReleaseAccess(
+            self, "ReleaseAccess", role_name=serving_record.release_role_name(stage_name),
+            trusted_account=release.account or self.account,
+            trusted_role_prefix=serving_record.RELEASE_STACK_NAME,
+            record_name_pattern=serving_record.record_name(stage_name, "*"),
+            handoff_parameter_names=[
+                serving_record.handoff_name(stage_name, serving_record.ARTIFACTS_BUCKET_KEY)
+            ],
+            group_prefix=serving_record.group_prefix(stage_name),
+            endpoint_arn_pattern=self.format_arn(
+                service="sagemaker", resource="endpoint",
+                resource_name=serving_record.endpoint_name(stage_name, "*"),
+            ),
+            serving_stack_name=serving_record.serving_stack_name(stage_name),
+            artifacts_bucket=self.artifacts_bucket,
+            artifact_patterns=registered_object_patterns(),
+            promotion_source_account=(release.promoted_from_account or self.account)
+            if release.promoted else None,
+        )  # fmt: skip
+        # EventBridge keeps the approval rule's undeliverable events in a queue encrypted
+        # with this key (constructs/approval_deploys.py).
+        self.data_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeDeadLettersOfThisAccount",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
 
     def feature_group_of(self, model_name: str) -> FeatureGroup | None:
         """The feature group a model's pipeline ingests into: the first configured for it."""

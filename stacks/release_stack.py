@@ -7,8 +7,9 @@ stage ``cdk deploy`` deploys from a workstation, with the same stack names.
 Each run: the source (a CodeConnections repository or an S3 object), ``make test`` then
 ``make synth`` in CodeBuild with the README's Python and Node.js, the pipeline updating itself,
 the assets, then the waves in the configured order. A stage named in ``approvalBefore`` waits
-for a person; a stage served by promotion (``promotions``) first copies what its source stage
-serves (``mlops promote``, ADR 0004); every stage is followed by its endpoints' smoke test
+for a person; in a stage served by promotion (``promotions``), between its data and serving
+stacks, ``mlops promote`` copies in the versions its source stage's smoke test passed in the
+same run (ADR 0004); every stage is followed by its endpoints' smoke test
 (``mlops release-smoke-test``). A changed version record in any stage starts a run (the
 stage's approval handler sends ``RECORD_CHANGED`` to this account's default event bus).
 """
@@ -41,6 +42,14 @@ BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 RUNTIMES = {"python": "3.11", "nodejs": "22"}
 #: The synth step: the README's two commands, the release app's templates into cdk.out.
 SYNTH_COMMANDS = ("make test", "make synth SYNTH_ARGS='-c release=true'")
+
+
+#: Where a smoke test writes the versions it tested, and a promotion reads them.
+TESTED_DIR = "tested"
+
+
+def tested_file(stage: str) -> str:
+    return f"{stage}.json"
 
 
 def cli_version(project_root: Path) -> str:
@@ -106,13 +115,16 @@ class ReleaseStack(cdk.Stack):
             publish_assets_in_parallel=False,
             code_build_defaults=build,
         )
+        self._smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
         for number, wave_stages in enumerate(release.waves, start=1):
             wave = self.pipeline.add_wave(f"Wave{number}")
             for name in wave_stages:
+                self._smoke_tests[name] = self._smoke_test(name, source)
                 wave.add_stage(
                     stages[name],
-                    pre=self._before(name, source),
-                    post=[self._smoke_test(name, source)],
+                    pre=self._approval(name),
+                    post=[self._smoke_tests[name]],
+                    stack_steps=self._promotion(name, stages[name], source),
                 )
         self.pipeline.build_pipeline()
         # CDK lists the pipeline's role in DependsOn and references it with GetAtt.
@@ -151,36 +163,50 @@ class ReleaseStack(cdk.Stack):
             resources=[self.release_role_arn(s) for s in stage_names],
         )
 
-    def _before(self, name: str, source: pipelines.IFileSetProducer) -> list[pipelines.Step]:
-        steps: list[pipelines.Step] = []
-        if name in self._release.approval_before:
-            steps.append(
-                pipelines.ManualApprovalStep(
-                    f"Approve-{name}",
-                    comment=f"Deploy {name}? Its smoke test and the earlier waves passed.",
-                )
+    def _approval(self, name: str) -> list[pipelines.Step]:
+        if name not in self._release.approvals:
+            return []
+        return [
+            pipelines.ManualApprovalStep(
+                f"Approve-{name}",
+                comment=f"Deploy {name}? The earlier waves deployed and passed their smoke tests.",
             )
-        promoted_from = self._release.promotions.get(name)
-        if promoted_from is not None:
-            promote = pipelines.CodeBuildStep(
-                f"Promote-{promoted_from}-to-{name}",
-                input=source,
-                commands=[
-                    "make deps",
-                    f".venv/bin/mlops promote --source-stage {promoted_from} --target-stage {name}",
-                ],
-                role_policy_statements=[self._assume(promoted_from, name)],
-            )
-            for step in steps:
-                promote.add_step_dependency(step)
-            steps.append(promote)
-        return steps
+        ]
 
-    def _smoke_test(self, name: str, source: pipelines.IFileSetProducer) -> pipelines.Step:
+    def _promotion(
+        self, name: str, stage: MlopsStage, source: pipelines.IFileSetProducer
+    ) -> list[pipelines.StackSteps]:
+        """In a promoted stage: after its data stack (the records, the release role), before
+        its serving stack, the versions its source stage passed its smoke test with in this
+        run (that step's output) are copied in and recorded."""
+        promoted_from = self._release.promotions.get(name)
+        if promoted_from is None:
+            return []
+        promote = pipelines.CodeBuildStep(
+            f"Promote-{promoted_from}-to-{name}",
+            input=source,
+            additional_inputs={TESTED_DIR: self._smoke_tests[promoted_from]},
+            commands=[
+                "make deps",
+                f".venv/bin/mlops promote --source-stage {promoted_from} --target-stage {name} "
+                f"--tested {TESTED_DIR}/{tested_file(promoted_from)}",
+            ],
+            role_policy_statements=[self._assume(promoted_from, name)],
+        )
+        return [pipelines.StackSteps(stack=stage.serving, pre=[promote])]
+
+    def _smoke_test(self, name: str, source: pipelines.IFileSetProducer) -> pipelines.CodeBuildStep:
+        """The stage's smoke test; its output is the versions it tested (a promotion from
+        this stage copies exactly those)."""
         return pipelines.CodeBuildStep(
             f"SmokeTest-{name}",
             input=source,
-            commands=["make deps steps-venv", f".venv/bin/mlops release-smoke-test --stage {name}"],
+            commands=[
+                "make deps steps-venv",
+                f".venv/bin/mlops release-smoke-test --stage {name} "
+                f"--tested-file {TESTED_DIR}/{tested_file(name)}",
+            ],
+            primary_output_directory=TESTED_DIR,
             role_policy_statements=[self._assume(name)],
         )
 

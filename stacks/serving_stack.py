@@ -14,7 +14,6 @@ its parameters change, so a version change reaches it that way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
@@ -40,28 +39,12 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
-from constructs.release_access import ReleaseAccess
 from constructs.sagemaker_grants import model_role
 from mlops import serving_record
 from mlops.config import ModelConfig, StageConfig, pascal_case
-from mlops.pipeline_definition import model_prefix, registered_object_patterns
-from stacks.data_stack import DataStack, _retention
+from mlops.pipeline_definition import model_prefix
+from stacks.data_stack import DataStack, ReleaseWiring, _retention
 from stacks.pipeline_stack import PipelineStack, nested_stack_scopes
-
-
-@dataclass(frozen=True)
-class ReleaseWiring:
-    """How a released stage meets the release pipeline (None account: this stack's).
-
-    Attributes:
-        account, region: the release (tooling) account and region.
-        promoted_from_account: set in a stage served by promotion: its source's account.
-    """
-
-    account: str | None
-    region: str
-    promoted_from_account: str | None = None
-    promoted: bool = False
 
 
 class ServingStack(cdk.Stack):
@@ -118,6 +101,7 @@ class ServingStack(cdk.Stack):
             cdk.CfnOutput(
                 record,
                 "Serves",
+                key=serving_record.served_output_key(model.name),
                 description=f"What endpoint {stage_name}-{model.name} serves",
                 value=cdk.Fn.condition_if(
                     approved.logical_id,
@@ -136,7 +120,7 @@ class ServingStack(cdk.Stack):
     def _release(
         self, stage_name: str, stage: StageConfig, data: DataStack, release: ReleaseWiring
     ) -> None:
-        """Approvals write the records and start the release; the release's role here."""
+        """Approvals write the records and start the release."""
         scope = Construct(self, "Release")
         shared = data.resources_for(scope)
         tooling = release.account or self.account
@@ -150,21 +134,6 @@ class ServingStack(cdk.Stack):
             detail_type=serving_record.RECORD_CHANGED, no_version=serving_record.NO_VERSION,
             promoted_from_key=serving_record.PROMOTED_FROM_KEY, promoted_only=release.promoted,
             encryption_key=shared.data_key, log_retention=_retention(stage.log_retention_days),
-        )  # fmt: skip
-        ReleaseAccess(
-            scope, "Access", role_name=serving_record.release_role_name(stage_name),
-            trusted_account=tooling, trusted_role_prefix=serving_record.RELEASE_STACK_NAME,
-            namespace=serving_record.NAMESPACE.format(stage=stage_name),
-            record_name_pattern=serving_record.record_name(stage_name, "*"),
-            group_prefix=serving_record.group_prefix(stage_name),
-            endpoint_arn_pattern=self.format_arn(
-                service="sagemaker", resource="endpoint",
-                resource_name=serving_record.endpoint_name(stage_name, "*"),
-            ),
-            artifacts_bucket=shared.artifacts_bucket,
-            artifact_patterns=registered_object_patterns(),
-            promotion_source_account=(release.promoted_from_account or self.account)
-            if release.promoted else None,
         )  # fmt: skip
 
     def _recommender_role(

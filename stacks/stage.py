@@ -6,10 +6,11 @@ import aws_cdk as cdk
 
 from constructs import Construct
 from constructs.template_budget import TemplateBudget
+from mlops import serving_record
 from mlops.config import PlatformConfig
-from stacks.data_stack import DataStack
+from stacks.data_stack import DataStack, ReleaseWiring
 from stacks.pipeline_stack import PipelineStack
-from stacks.serving_stack import ReleaseWiring, ServingStack
+from stacks.serving_stack import ServingStack
 
 
 class MlopsStage(cdk.Stage):
@@ -27,16 +28,18 @@ class MlopsStage(cdk.Stage):
             scope, stage_name, env=cdk.Environment(account=stage.account, region=stage.region)
         )
         models = config.models
+        release = _release_wiring(config, stage_name)
         self.data = DataStack(
             self, "Data", stage_name=stage_name, stage=stage, models=models,
-            feature_groups=config.feature_groups,
+            feature_groups=config.feature_groups, release=release,
         )  # fmt: skip
         self.training = PipelineStack(
             self, "Training", stage_name=stage_name, stage=stage, models=models, data=self.data
         )
         self.serving = ServingStack(
-            self, "Serving", stage_name=stage_name, stage=stage, models=models, data=self.data,
-            training=self.training, release=_release_wiring(config, stage_name),
+            self, "Serving", stack_name=serving_record.serving_stack_name(stage_name),
+            stage_name=stage_name, stage=stage, models=models, data=self.data,
+            training=self.training, release=release,
         )  # fmt: skip
         for stack in (self.data, self.training, self.serving):
             stack.node.add_validation(TemplateBudget(stack, stack.model_scopes))

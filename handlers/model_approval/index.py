@@ -14,12 +14,35 @@ what reviewers decide, then tells the release account so that its pipeline deplo
   approved version (a promoted one in a ``PROMOTED_ONLY`` stage), or ``none`` when none
   remains (the next deploy then removes the endpoint). Rejecting another version does nothing.
 
-Why the care: EventBridge delivers at least once and not necessarily in order, so an event
-may be late (the version's status changed since: it is checked against DescribeModelPackage
-and ignored when it differs) or repeated (a record that already holds the new value is not
-written again, and no release event is sent: one write and one event at most per change). A
-changed record is followed by one event on the release account's bus; when that fails the
-record is restored and the invocation fails, so that a retry does both again.
+Only a package whose ``ModelPackageStatus`` is ``Completed`` is acted on: the event also
+fires while a package is being created or deleted and when its metadata is updated, each time
+with the package's current approval status. The rule matches ``Completed`` only; the handler
+checks it again, in the event and in DescribeModelPackage's answer (a package being deleted
+is ignored), and never falls back to a version that is not ``Completed``.
+
+Why the care: EventBridge delivers at least once and not necessarily in order, and a failed
+invocation is retried for hours or re-driven from the dead-letter queue, so an event may be:
+
+- **older than the record**: an event whose ``time`` is earlier than the record's last write
+  (GetParameter's ``LastModifiedDate``) is ignored, with both times: whatever wrote the
+  record (a later event, a promotion, an operator) decided after it, and the late event must
+  not undo that, even if its version is still approved. Compared to the second, as the
+  event's ``time`` is: the promotion writes the record and then approves the version, so
+  that approval's event is not older than the write, and goes on to find the record
+  ``unchanged``. An event without ``time`` is not so checked. This event's own write that
+  the handler undid (below) does not count: the record is as old as the value put back.
+- **stale** (the version's status changed since): it is checked against DescribeModelPackage
+  and ignored when it differs;
+- **repeated**: a record that already holds the new value is not written again, and no
+  release event is sent: one write and one event at most per change.
+
+A changed record is followed by one event on the release account's bus; when that fails the
+record is restored and the invocation fails, so that a retry does both again. (The restore is
+a write too: the record's two versions before it, read with ``<name>:<version>`` only when the
+event is older than the record, tell a restore of the event's own write apart, so that its
+retry is not taken for an event older than the record.) Every AWS call has short
+timeouts and few retries (``CLIENT_CONFIG``), so that a slow call fails the invocation within
+the function's 60 s rather than the function being stopped between a write and its restore.
 
 The stage's groups are those named ``<GROUP_PREFIX><model>``, the record of a model the SSM
 parameter ``RECORD_NAME_TEMPLATE`` names with ``{model}`` replaced (no list of every model:
@@ -37,6 +60,7 @@ variables, read at each invocation.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import os
@@ -45,6 +69,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.config
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
@@ -55,6 +80,18 @@ logger = Logger(service="model-approval")
 
 APPROVED = "Approved"
 REJECTED = "Rejected"
+#: The ``ModelPackageStatus`` of a package that may be served (not being created or deleted).
+COMPLETED = "Completed"
+#: Every client's: the function has 60 s and must not be stopped between writing a record and
+#: restoring it (botocore's defaults are 60 s to connect, 60 s to read, and retries).
+#: botocore's ``max_attempts`` counts the retries: at most 4 attempts of a call.
+CLIENT_CONFIG = botocore.config.Config(
+    connect_timeout=3, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2}
+)
+#: A restore follows the write it undoes within one invocation (the function's timeout).
+RESTORE_WITHIN = datetime.timedelta(seconds=60)
+#: How many restores in a row are looked past (each retry of a failing event adds one).
+MAX_RESTORES = 10
 #: The environment variables the construct sets (names as it must spell them). The group of
 #: a model is ``<GROUP_PREFIX><model>``, its record ``RECORD_NAME_TEMPLATE`` with ``{model}``
 #: replaced.
@@ -121,6 +158,10 @@ class Change:
     version: int
     status: str
     metadata: dict[str, str]
+    #: The package's ``ModelPackageStatus`` (``None``: the event does not say).
+    package_status: str | None = None
+    #: When the change happened: the event's ``time`` (``None``: the event does not say).
+    time: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +170,18 @@ class Package:
 
     status: str
     metadata: dict[str, str]
+    #: Its ``ModelPackageStatus`` (``Completed``, ``Deleting``, ...).
+    package_status: str = COMPLETED
+
+
+@dataclass(frozen=True)
+class Record:
+    """What GetParameter says of a version record (or of one of its versions)."""
+
+    value: str
+    version: int | None = None
+    #: When it was written (``LastModifiedDate``).
+    modified: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -207,13 +260,39 @@ def parse(event: Mapping[str, Any]) -> Change:
     version = int(number) if number is not None else version_of(arn)
     if version is None:
         raise ValueError(f"no ModelPackageVersion in the event and none in its ARN ({arn})")
+    package_status = detail.get("ModelPackageStatus")
     return Change(
         group=str(detail["ModelPackageGroupName"]),
         arn=arn,
         version=version,
         status=str(detail.get("ModelApprovalStatus", "")),
         metadata=dict(detail.get("CustomerMetadataProperties") or {}),
+        package_status=str(package_status) if package_status is not None else None,
+        time=event_time(event.get("time")),
     )
+
+
+def event_time(value: Any) -> datetime.datetime | None:
+    """An event's ``time`` (ISO-8601, ``2026-12-03T09:00:00Z``), in UTC; ``None`` if absent."""
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"the event's time is not an ISO-8601 time: {value!r}") from None
+    return utc(parsed)
+
+
+def utc(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` in UTC (a time without a zone is taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC)
+
+
+def iso(moment: datetime.datetime) -> str:
+    """``moment`` as an event's ``time`` is written (UTC, ``Z``), for a reason or a log."""
+    return utc(moment).isoformat().replace("+00:00", "Z")
 
 
 # --- the decision (pure) --------------------------------------------------------------------
@@ -231,6 +310,12 @@ def screen(change: Change, config: Config) -> str | None:
             f"model package group {change.group} has no version record in stage "
             f"{config.stage} (its groups: {config.groups()})"
         )
+    if change.package_status is not None and change.package_status != COMPLETED:
+        return (
+            f"version {change.version} is {change.package_status or 'of no package status'}, "
+            f"not {COMPLETED}: only a completed package changes a record (the event fires "
+            "also while a package is created or deleted, and when its metadata is updated)"
+        )
     if change.status not in (APPROVED, REJECTED):
         return (
             f"version {change.version} is {change.status or 'of no approval status'}: only "
@@ -239,10 +324,30 @@ def screen(change: Change, config: Config) -> str | None:
     return None
 
 
+def superseded(change: Change, written: datetime.datetime | None) -> str | None:
+    """Why the event is older than the record's last write (``written``), or ``None``.
+    To the second: the event's ``time`` has no fraction, so an event of the second the record
+    was written in is not older than the write."""
+    if change.time is None or written is None:
+        return None
+    if change.time >= utc(written).replace(microsecond=0):
+        return None
+    return (
+        f"the record was written after this event: the event is of {iso(change.time)}, the "
+        f"record was written at {iso(written)} (a late or replayed event: what wrote the "
+        "record decided after it)"
+    )
+
+
 def check(change: Change, package: Package | None, config: Config) -> str | None:
     """Why the event must not be acted on, given the version now (rules 3, 4), or ``None``."""
     if package is None:
         return f"version {change.version} no longer exists ({change.arn})"
+    if package.package_status != COMPLETED:
+        return (
+            f"version {change.version} is {package.package_status or 'of no package status'}"
+            f" now, not {COMPLETED}: a stale event, or a package not usable (being deleted)"
+        )
     if package.status != change.status:
         return (
             f"stale event: it says version {change.version} is {change.status}, it is now "
@@ -339,6 +444,7 @@ def describe(sagemaker: Any, arn: str) -> Package | None:
     return Package(
         status=str(response.get("ModelApprovalStatus", "")),
         metadata=dict(response.get("CustomerMetadataProperties") or {}),
+        package_status=str(response.get("ModelPackageStatus", "")),
     )
 
 
@@ -358,53 +464,103 @@ def approved_versions(sagemaker: Any, group: str) -> list[Version]:
 
 def fallback(sagemaker: Any, change: Change, config: Config) -> Version | None:
     """The latest other approved version of the group that the stage may serve (newest
-    first; in a ``PROMOTED_ONLY`` stage the first one carrying the promotion metadata)."""
+    first, as DescribeModelPackage says of it now: ``Completed`` and still approved; in a
+    ``PROMOTED_ONLY`` stage the first one carrying the promotion metadata)."""
     for candidate in rollback_order(approved_versions(sagemaker, change.group), change.arn):
-        if not config.promoted_only:
-            return candidate
         package = describe(sagemaker, candidate.arn)
-        if (
-            package is not None
-            and package.status == APPROVED
-            and is_promoted(package.metadata, config)
-        ):
+        reason = _ineligible(package, config)
+        if reason is None:
             return candidate
         logger.info(
-            "rollback candidate skipped",
-            extra={"candidate": candidate.arn, "reason": _ineligible(package, config)},
+            "rollback candidate skipped", extra={"candidate": candidate.arn, "reason": reason}
         )
     return None
 
 
-def _ineligible(package: Package | None, config: Config) -> str:
+def _ineligible(package: Package | None, config: Config) -> str | None:
+    """Why a rollback candidate may not be served, or ``None``."""
     if package is None:
         return "it no longer exists"
+    if package.package_status != COMPLETED:
+        return f"it is {package.package_status or 'of no package status'}, not {COMPLETED}"
     if package.status != APPROVED:
         return f"it is now {package.status}"
-    return f"it was not promoted (no {config.promoted_from_key!r} metadata)"
+    if config.promoted_only and not is_promoted(package.metadata, config):
+        return f"it was not promoted (no {config.promoted_from_key!r} metadata)"
+    return None
 
 
-def read_record(ssm: Any, name: str) -> str | None:
-    """What the record holds; ``None`` when it does not exist."""
+def read_record(ssm: Any, name: str) -> Record | None:
+    """The record (``name``, or one of its versions: ``<name>:<version>``); ``None`` when it
+    does not exist."""
     try:
-        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
-    except ssm.exceptions.ParameterNotFound:
+        parameter = ssm.get_parameter(Name=name)["Parameter"]
+    except (ssm.exceptions.ParameterNotFound, ssm.exceptions.ParameterVersionNotFound):
         return None
+    version = parameter.get("Version")
+    modified = parameter.get("LastModifiedDate")
+    return Record(
+        value=str(parameter["Value"]),
+        version=int(version) if version is not None else None,
+        modified=utc(modified) if isinstance(modified, datetime.datetime) else None,
+    )
+
+
+def written_at(ssm: Any, name: str, record: Record, change: Change) -> datetime.datetime | None:
+    """When the record took what it holds, looking past the restores of this event's own
+    writes (a retry after a failed release event): a version that puts back the value of the
+    version before the one just written, within ``RESTORE_WITHIN`` of it, the undone write
+    being what this event writes (an approval: its version; a rejection: a move away from
+    the rejected version, which the restore puts back). The record is then as of that
+    earlier version. Anything else (another event's, the promotion's, an operator's write)
+    counts at its own time. Earlier versions are read only while the event is older than the
+    version found (not at all for an event that is not older than the record)."""
+    current = record
+    for _ in range(MAX_RESTORES):
+        if superseded(change, current.modified) is None:
+            break
+        if current.version is None or current.version < 3 or current.modified is None:
+            break
+        if change.status == REJECTED and current.value != change.arn:
+            break
+        before = read_record(ssm, f"{name}:{current.version - 2}")
+        if before is None or before.value != current.value or before.modified is None:
+            break
+        undone = read_record(ssm, f"{name}:{current.version - 1}")
+        if (
+            undone is None
+            or undone.value == current.value
+            or (change.status == APPROVED and undone.value != change.arn)
+            or undone.modified is None
+            or current.modified - undone.modified > RESTORE_WITHIN
+        ):
+            break
+        logger.info(
+            "the record's last write restored this event's write: it counts as of the "
+            "version it put back",
+            extra={"restored_at": iso(current.modified), "as_of": iso(before.modified)},
+        )
+        current = before
+    return current.modified
 
 
 def write_record(ssm: Any, name: str, value: str) -> None:
     ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
 
 
-def announce(events: Any, config: Config, detail: Mapping[str, Any]) -> None:
-    """Sends one event to the release account's bus (``ReleaseEventFailed`` if refused)."""
-    entry = {
+def release_entry(config: Config, detail: Mapping[str, Any]) -> dict[str, str]:
+    """The PutEvents entry of the event that tells the release account a record changed."""
+    return {
         "Source": config.source,
         "DetailType": config.detail_type,
         "Detail": json.dumps(detail, sort_keys=True),
         "EventBusName": config.bus_arn,
     }
-    response = events.put_events(Entries=[entry])
+
+
+def announce(events: Any, config: Config, detail: Mapping[str, Any]) -> None:
+    """Sends one event to the release account's bus (``ReleaseEventFailed`` if refused)."""
+    response = events.put_events(Entries=[release_entry(config, detail)])
     if response.get("FailedEntryCount", 0) > 0:
         failed: dict[str, str] = next(
             (e for e in response.get("Entries", []) if e.get("ErrorCode")), {}
@@ -435,9 +591,13 @@ def process(event: Mapping[str, Any], config: Config, clients: Clients) -> dict[
     # The record first: a group that only shares the prefix has none (see the module's doc).
     ssm = clients("ssm", None)
     name = str(config.record_of(change.group))
-    recorded = read_record(ssm, name)
-    if recorded is None:
+    record = read_record(ssm, name)
+    if record is None:
         return _not_of_the_stage(change, config, name)
+    recorded = record.value
+    reason = superseded(change, written_at(ssm, name, record, change))
+    if reason is not None:
+        return _finish(Outcome("ignored", reason, recorded, recorded), record=name)
     sagemaker = clients("sagemaker", None)
     reason = check(change, describe(sagemaker, change.arn), config)
     if reason is not None:
@@ -451,7 +611,7 @@ def process(event: Mapping[str, Any], config: Config, clients: Clients) -> dict[
     try:
         announce(clients("events", bus_region(config.bus_arn)), config, detail)
     except Exception:
-        _restore(ssm, name, outcome)
+        _restore(ssm, name, outcome, release_entry(config, detail), bus_region(config.bus_arn))
         raise
     if outcome.after == config.no_version:
         logger.warning(
@@ -479,10 +639,11 @@ def _not_of_the_stage(change: Change, config: Config, name: str) -> dict[str, An
     return result
 
 
-def _restore(ssm: Any, name: str, outcome: Outcome) -> None:
+def _restore(ssm: Any, name: str, outcome: Outcome, entry: Mapping[str, str], region: str) -> None:
     """Puts the record back after the release event failed: a retry of the event then finds
     the old value and does both again (left changed, the retry would see it unchanged and
-    the release account would never hear of it)."""
+    the release account would never hear of it). The retry looks past this write when it
+    compares its time with the record's (``written_at``)."""
     logger.exception(
         "release event failed: restoring the record",
         extra={"record": name, "before": outcome.before, "after": outcome.after},
@@ -490,11 +651,13 @@ def _restore(ssm: Any, name: str, outcome: Outcome) -> None:
     try:
         write_record(ssm, name, str(outcome.before))
     except Exception:
+        # A retry or a re-drive of the event now finds the record written after it, and
+        # ignores it: the event has to be sent by hand.
         logger.exception(
             f"could not restore {name}: it holds {outcome.after} but the release account was "
-            f"not told. Fix: aws ssm put-parameter --name {name} --type String --overwrite "
-            f"--value {outcome.before}, then re-drive the event from the dead-letter queue",
-            extra={"record": name},
+            f"not told. Fix: send the release event (release_entry, logged here) by hand: aws "
+            f"events put-events --region {region} --entries '[<release_entry>]'",
+            extra={"record": name, "release_entry": dict(entry)},
         )
 
 
@@ -509,9 +672,9 @@ def _finish(outcome: Outcome, **extra: Any) -> dict[str, Any]:
 
 @functools.cache
 def make_client(service: str, region: str | None) -> Any:
-    """A client of ``service`` (the function's region when ``region`` is ``None``); kept for
-    the warm invocations that follow."""
-    return boto3.client(service, region_name=region)
+    """A client of ``service`` (the function's region when ``region`` is ``None``), with
+    ``CLIENT_CONFIG``; kept for the warm invocations that follow."""
+    return boto3.client(service, region_name=region, config=CLIENT_CONFIG)
 
 
 @logger.inject_lambda_context(clear_state=True)

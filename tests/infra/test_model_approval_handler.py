@@ -53,6 +53,12 @@ STAGING = model_package_group_name("staging", MODEL)
 STAGING_RECORD = record_name("staging", MODEL)
 PROD = model_package_group_name("prod", MODEL)
 PROD_RECORD = record_name("prod", MODEL)
+COMPLETED = "Completed"
+UTC = datetime.UTC
+#: When the events happened (their ``time``) ...
+EVENT_TIME = "2026-01-01T09:00:00Z"
+#: ... and when the records were last written: before, unless a test says otherwise.
+WRITTEN = datetime.datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 
 
 def arn(version: int, group: str = STAGING) -> str:
@@ -65,31 +71,46 @@ def promoted(version: int) -> dict[str, str]:
 
 
 def event(
-    version: int, status: str, group: str = STAGING, metadata: dict[str, str] | None = None
+    version: int,
+    status: str,
+    group: str = STAGING,
+    metadata: dict[str, str] | None = None,
+    *,
+    time: str | None = EVENT_TIME,
+    package_status: str | None = COMPLETED,
 ) -> dict[str, Any]:
-    """A "SageMaker Model Package State Change" event as EventBridge delivers it."""
+    """A "SageMaker Model Package State Change" event as EventBridge delivers it (``None``:
+    without that field)."""
     detail: dict[str, Any] = {
         "ModelPackageGroupName": group,
         "ModelPackageVersion": version,
         "ModelPackageArn": arn(version, group),
         "ModelPackageName": group,
         "CreationTime": 1767225600000,
-        "ModelPackageStatus": "Completed",
         "ModelApprovalStatus": status,
     }
+    if package_status is not None:
+        detail["ModelPackageStatus"] = package_status
     if metadata is not None:
         detail["CustomerMetadataProperties"] = metadata
-    return {
+    payload: dict[str, Any] = {
         "version": "0",
         "id": "5b2a1c2e-0000-0000-0000-000000000000",
         "detail-type": "SageMaker Model Package State Change",
         "source": "aws.sagemaker",
         "account": ACCOUNT,
-        "time": "2026-01-01T00:00:00Z",
         "region": "us-east-1",
         "resources": [arn(version, group)],
         "detail": detail,
     }
+    if time is not None:
+        payload["time"] = time
+    return payload
+
+
+def at(hour: int, minute: int = 0, second: int = 0, microsecond: int = 0) -> datetime.datetime:
+    """A time of the events' day (UTC)."""
+    return datetime.datetime(2026, 1, 1, hour, minute, second, microsecond, tzinfo=UTC)
 
 
 @dataclass
@@ -130,6 +151,7 @@ class Aws:
         status: str,
         group: str = STAGING,
         metadata: dict[str, str] | None = None,
+        package_status: str = COMPLETED,
     ) -> None:
         response: dict[str, Any] = {
             "ModelPackageName": group,
@@ -137,7 +159,7 @@ class Aws:
             "ModelPackageVersion": version,
             "ModelPackageArn": arn(version, group),
             "CreationTime": datetime.datetime(2026, 1, 1),
-            "ModelPackageStatus": "Completed",
+            "ModelPackageStatus": package_status,
             "ModelPackageStatusDetails": {"ValidationStatuses": []},
             "ModelApprovalStatus": status,
         }
@@ -170,9 +192,43 @@ class Aws:
                 params["NextToken"] = f"page-{index}"
             self.stubs["sagemaker"].add_response("list_model_packages", response, params)
 
-    def record_holds(self, value: str, name: str = STAGING_RECORD) -> None:
-        parameter = {"Name": name, "Type": "String", "Value": value, "Version": 3}
+    def record_holds(
+        self,
+        value: str,
+        name: str = STAGING_RECORD,
+        *,
+        modified: datetime.datetime = WRITTEN,
+        version: int = 3,
+    ) -> None:
+        """GetParameter of the record: what it holds, since when (``LastModifiedDate``)."""
+        parameter = {
+            "Name": name,
+            "Type": "String",
+            "Value": value,
+            "Version": version,
+            "LastModifiedDate": modified,
+        }
         self.stubs["ssm"].add_response("get_parameter", {"Parameter": parameter}, {"Name": name})
+
+    def record_was(
+        self,
+        version: int,
+        value: str,
+        modified: datetime.datetime,
+        name: str = STAGING_RECORD,
+    ) -> None:
+        """GetParameter of one of the record's earlier versions (``<name>:<version>``)."""
+        parameter = {
+            "Name": name,
+            "Type": "String",
+            "Value": value,
+            "Version": version,
+            "Selector": f":{version}",
+            "LastModifiedDate": modified,
+        }
+        self.stubs["ssm"].add_response(
+            "get_parameter", {"Parameter": parameter}, {"Name": f"{name}:{version}"}
+        )
 
     def record_set(self, value: str, name: str = STAGING_RECORD) -> None:
         self.stubs["ssm"].add_response(
@@ -292,7 +348,18 @@ def test_the_same_event_twice_gives_one_write_and_one_event(aws: Aws) -> None:
     aws.describe(7, APPROVED)
     aws.record_set(arn(7))
     aws.released(change(arn(6), arn(7), "version 7 approved"))
-    aws.record_holds(arn(7))
+    # the second time, the record was written (by the first) after the event
+    aws.record_holds(arn(7), modified=at(9, 0, 2), version=4)
+    aws.record_was(2, NO_VERSION, WRITTEN)  # not a restore: nothing undone
+    assert [run(event(7, APPROVED))["action"] for _ in range(2)] == ["recorded", "ignored"]
+
+
+def test_the_same_event_twice_within_its_second_gives_one_write_and_one_event(aws: Aws) -> None:
+    aws.record_holds(arn(6))
+    aws.describe(7, APPROVED)
+    aws.record_set(arn(7))
+    aws.released(change(arn(6), arn(7), "version 7 approved"))
+    aws.record_holds(arn(7), modified=at(9, 0, 0, 300_000), version=4)  # not older: to the second
     aws.describe(7, APPROVED)
     assert [run(event(7, APPROVED))["action"] for _ in range(2)] == ["recorded", "unchanged"]
 
@@ -320,6 +387,7 @@ def test_rejecting_the_served_version_rolls_back_to_the_previous_approved(aws: A
     aws.describe(7, REJECTED)
     # two pages, in no order; the rejected version may still be listed (eventual consistency)
     aws.approved([4, 6], [7, 2])
+    aws.describe(6, APPROVED)  # the newest other one: completed and still approved
     aws.record_set(arn(6))
     aws.released(change(arn(7), arn(6), reason))
     assert run(event(7, REJECTED)) == {
@@ -422,6 +490,220 @@ def test_another_sagemaker_error_fails_the_invocation(aws: Aws) -> None:
         run(event(7, APPROVED))
 
 
+# --- not completed: being created or deleted, or only its metadata updated -----------------
+
+
+@pytest.mark.parametrize("package_status", ["InProgress", "Pending", "Deleting", "Failed", ""])
+@pytest.mark.parametrize("status", [APPROVED, REJECTED])
+def test_an_event_of_a_package_not_completed_is_ignored_with_no_aws_call(
+    aws: Aws, status: str, package_status: str
+) -> None:
+    outcome = run(event(7, status, package_status=package_status))
+    assert outcome["action"] == "ignored"
+    assert "not Completed: only a completed package changes a record" in outcome["reason"]
+    assert aws.made == []
+
+
+def test_an_event_without_a_package_status_is_processed(aws: Aws) -> None:
+    aws.record_holds(arn(6))
+    aws.describe(7, APPROVED)
+    aws.record_set(arn(7))
+    aws.released(change(arn(6), arn(7), "version 7 approved"))
+    assert run(event(7, APPROVED, package_status=None))["action"] == "recorded"
+
+
+@pytest.mark.parametrize("status", [APPROVED, REJECTED])
+def test_a_package_being_deleted_now_is_ignored(aws: Aws, status: str) -> None:
+    """The event said Completed; DescribeModelPackage says Deleting: nothing written, no
+    event (neither is stubbed), whatever the approval status."""
+    aws.record_holds(arn(7))
+    aws.describe(7, status, package_status="Deleting")
+    outcome = run(event(7, status))
+    assert outcome["action"] == "ignored"
+    assert outcome["reason"] == (
+        "version 7 is Deleting now, not Completed: a stale event, or a package not usable "
+        "(being deleted)"
+    )
+    assert aws.made == [("ssm", None), ("sagemaker", None)]
+
+
+def test_a_rollback_skips_candidates_not_completed_or_no_longer_approved(
+    aws: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    reason = "version 7 rejected; rolled back to version 4"
+    aws.record_holds(arn(7))
+    aws.describe(7, REJECTED)
+    aws.approved([4, 5, 6])
+    aws.describe(6, APPROVED, package_status="Deleting")
+    aws.describe(5, REJECTED)  # the list still has it (eventual consistency)
+    aws.describe(4, APPROVED)
+    aws.record_set(arn(4))
+    aws.released(change(arn(7), arn(4), reason))
+    assert run(event(7, REJECTED))["reason"] == reason
+    skipped = [r for r in caplog.records if r.getMessage() == "rollback candidate skipped"]
+    assert [(r.candidate, r.reason) for r in skipped] == [  # type: ignore[attr-defined]
+        (arn(6), "it is Deleting, not Completed"),
+        (arn(5), "it is now Rejected"),
+    ]
+
+
+def test_a_rollback_with_only_packages_not_completed_left_records_none(aws: Aws) -> None:
+    aws.record_holds(arn(7))
+    aws.describe(7, REJECTED)
+    aws.approved([6])
+    aws.describe(6, APPROVED, package_status="Deleting")
+    aws.record_set(NO_VERSION)
+    aws.released(change(arn(7), NO_VERSION, "version 7 rejected; no approved version remains"))
+    assert run(event(7, REJECTED))["after"] == NO_VERSION
+
+
+def test_prod_rolls_back_only_to_a_completed_promoted_version(aws: Aws, prod: None) -> None:
+    reason = "version 4 rejected; rolled back to version 2"
+    aws.record_holds(arn(4, PROD), name=PROD_RECORD)
+    aws.describe(4, REJECTED, group=PROD, metadata=promoted(7))
+    aws.approved([2, 3], group=PROD)
+    aws.describe(3, APPROVED, group=PROD, metadata=promoted(6), package_status="Deleting")
+    aws.describe(2, APPROVED, group=PROD, metadata=promoted(5))
+    aws.record_set(arn(2, PROD), name=PROD_RECORD)
+    aws.released(
+        change(
+            arn(4, PROD), arn(2, PROD), reason, stage="prod", model_package_group=PROD,
+            record=PROD_RECORD,
+        )
+    )  # fmt: skip
+    assert run(event(4, REJECTED, group=PROD, metadata=promoted(7)))["reason"] == reason
+
+
+# --- late or replayed: older than the record's last write -----------------------------------
+
+
+@pytest.mark.parametrize("status", [APPROVED, REJECTED])
+def test_an_event_older_than_the_records_last_write_changes_nothing(aws: Aws, status: str) -> None:
+    """Version 7 approved (or rejected) at 09:00; the record was written at 10:00 (version 8
+    approved since): the late event is ignored before any describe, though version 7 may
+    still be approved. No describe, write or event is stubbed."""
+    aws.record_holds(arn(8), modified=at(10, 0, 0, 250_000), version=5)
+    if status == APPROVED:  # (a rejection's restore would hold the rejected version, not 8)
+        aws.record_was(3, arn(6), WRITTEN)  # not a restore: nothing else read
+    outcome = run(event(7, status, time="2026-01-01T09:00:00Z"))
+    assert outcome == {
+        "action": "ignored",
+        "reason": "the record was written after this event: the event is of "
+        "2026-01-01T09:00:00Z, the record was written at 2026-01-01T10:00:00.250000Z (a late "
+        "or replayed event: what wrote the record decided after it)",
+        "before": arn(8),
+        "after": arn(8),
+    }
+    assert aws.made == [("ssm", None)]
+
+
+def test_a_record_with_no_earlier_versions_to_read_is_as_old_as_its_last_write(aws: Aws) -> None:
+    """Version 2: there is no version before the one before it (nothing read); an earlier
+    version no longer kept (SSM keeps 100) is no restore either."""
+    aws.record_holds(arn(8), modified=at(10), version=2)
+    assert run(event(7, APPROVED))["action"] == "ignored"
+    aws.record_holds(arn(8), modified=at(10), version=150)
+    aws.stubs["ssm"].add_client_error(
+        "get_parameter",
+        "ParameterVersionNotFound",
+        expected_params={"Name": f"{STAGING_RECORD}:148"},
+    )
+    assert run(event(7, APPROVED))["action"] == "ignored"
+
+
+@pytest.mark.parametrize(
+    ("time", "written"),
+    [
+        ("2026-01-01T09:00:00Z", at(9, 0, 0, 400_000)),  # the approval in the write's second
+        ("2026-01-01T09:00:01Z", at(9, 0, 0, 400_000)),
+        ("2026-01-01T09:00:00Z", at(9)),
+    ],
+)
+def test_the_promotions_approval_after_its_write_finds_the_record_unchanged(
+    aws: Aws, prod: None, time: str, written: datetime.datetime
+) -> None:
+    """The promotion writes the record, then approves the version: that approval's event is
+    not older than the write (its time has no fraction of a second)."""
+    aws.record_holds(arn(3, PROD), name=PROD_RECORD, modified=written)
+    aws.describe(3, APPROVED, group=PROD, metadata=promoted(7))
+    outcome = run(event(3, APPROVED, group=PROD, metadata=promoted(7), time=time))
+    assert outcome["action"] == "unchanged"
+
+
+def test_an_event_without_a_time_is_processed_as_before(aws: Aws) -> None:
+    aws.record_holds(arn(8), modified=at(23))
+    aws.describe(7, APPROVED)
+    aws.record_set(arn(7))
+    aws.released(change(arn(8), arn(7), "version 7 approved; rolled back from version 8"))
+    assert run(event(7, APPROVED, time=None))["action"] == "recorded"
+
+
+@pytest.mark.parametrize("restores", [1, 2])
+def test_the_retry_after_a_restore_does_both_again(aws: Aws, restores: int) -> None:
+    """The release event failed ``restores`` times: each attempt wrote version 7 and put 6
+    back (seconds later), after the event's time. The retry looks past those writes to the
+    record as it was (version 3, at 08:00), and records 7 and tells the release account."""
+    history = [NO_VERSION, NO_VERSION, arn(6)]  # versions 1 to 3
+    times = [WRITTEN, WRITTEN, WRITTEN]
+    for attempt in range(restores):
+        history += [arn(7), arn(6)]
+        times += [at(9, attempt + 1), at(9, attempt + 1, 2)]
+    latest = len(history)
+    aws.record_holds(arn(6), modified=times[-1], version=latest)
+    for version in range(latest, 3, -2):  # down to version 3, older than the event
+        aws.record_was(version - 2, history[version - 3], times[version - 3])
+        aws.record_was(version - 1, history[version - 2], times[version - 2])
+    aws.describe(7, APPROVED)
+    aws.record_set(arn(7))
+    aws.released(change(arn(6), arn(7), "version 7 approved"))
+    assert run(event(7, APPROVED))["action"] == "recorded"
+
+
+def test_the_retry_of_a_rejection_after_a_restore_does_both_again(aws: Aws) -> None:
+    reason = "version 7 rejected; rolled back to version 6"
+    aws.record_holds(arn(7), modified=at(9, 1, 2), version=5)
+    aws.record_was(3, arn(7), WRITTEN)
+    aws.record_was(4, arn(6), at(9, 1))  # the rollback the restore undid
+    aws.describe(7, REJECTED)
+    aws.approved([6])
+    aws.describe(6, APPROVED)
+    aws.record_set(arn(6))
+    aws.released(change(arn(7), arn(6), reason))
+    assert run(event(7, REJECTED))["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("undone", "undone_at", "restored_at"),
+    [
+        (arn(7), at(9, 1), at(9, 5)),  # put back minutes later: an operator, not a restore
+        (arn(8), at(9, 1), at(9, 1, 2)),  # the undone write was another event's (8, not 7)
+    ],
+)
+def test_a_write_back_that_is_not_a_restore_of_this_event_counts(
+    aws: Aws, undone: str, undone_at: datetime.datetime, restored_at: datetime.datetime
+) -> None:
+    aws.record_holds(arn(6), modified=restored_at, version=5)
+    aws.record_was(3, arn(6), WRITTEN)
+    aws.record_was(4, undone, undone_at)
+    outcome = run(event(7, APPROVED))
+    assert outcome["action"] == "ignored"
+    assert outcome["reason"].startswith("the record was written after this event")
+
+
+def test_a_late_rejection_of_a_version_not_held_reads_no_earlier_version(aws: Aws) -> None:
+    """A rejection writes only when the record holds the rejected version, so a restore of
+    its write holds it again: holding another, nothing earlier is read."""
+    aws.record_holds(arn(8), modified=at(10), version=5)
+    assert run(event(7, REJECTED))["action"] == "ignored"
+
+
+def test_an_event_time_that_is_not_iso_8601_fails_with_no_aws_call(aws: Aws) -> None:
+    with pytest.raises(ValueError, match="not an ISO-8601 time: 'yesterday'"):
+        run(event(7, APPROVED, time="yesterday"))
+    assert aws.made == []
+
+
 # --- promoted only (prod) -------------------------------------------------------------------
 
 
@@ -510,6 +792,30 @@ def test_a_refused_release_event_puts_the_record_back_and_fails(aws: Aws) -> Non
         run(event(7, APPROVED))
 
 
+def test_a_failed_restore_says_to_send_the_release_event_by_hand(
+    aws: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retry would find the record written after the event and ignore it: the fix is to
+    send the event, not to re-drive it."""
+    detail = change(arn(6), arn(7), "version 7 approved")
+    aws.record_holds(arn(6))
+    aws.describe(7, APPROVED)
+    aws.record_set(arn(7))
+    aws.stubs["events"].add_client_error("put_events", "AccessDeniedException")
+    aws.stubs["ssm"].add_client_error("put_parameter", "ThrottlingException")
+    with pytest.raises(ClientError, match="AccessDeniedException"):
+        run(event(7, APPROVED))
+    (failed,) = [r for r in caplog.records if r.getMessage().startswith("could not restore")]
+    assert f"it holds {arn(7)} but the release account was not told" in failed.getMessage()
+    assert f"aws events put-events --region {BUS_REGION}" in failed.getMessage()
+    assert failed.release_entry == {  # type: ignore[attr-defined]
+        "Source": RELEASE_EVENT_SOURCE,
+        "DetailType": RECORD_CHANGED,
+        "Detail": json.dumps(detail, sort_keys=True),
+        "EventBusName": BUS,
+    }
+
+
 def test_a_missing_record_is_ignored_not_failed(aws: Aws) -> None:
     """A missing record means the group is not one of the stage's models: no raise, and no
     further call (none is stubbed)."""
@@ -572,6 +878,42 @@ def test_the_groups_and_records_must_be_configured(
 )
 def test_the_events_client_is_made_in_the_bus_region(bus: str, region: str) -> None:
     assert approval.bus_region(bus) == region
+
+
+def test_clients_give_up_well_within_the_functions_timeout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """Short timeouts and few retries, not botocore's 60 s + 60 s and retries: a stuck call
+    fails the invocation before Lambda stops it between a write and its restore. Making a
+    client calls nothing (credentials from the environment, no configuration files)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+    approval.make_client.cache_clear()
+    try:
+        made = {
+            (service, region): approval.make_client(service, region)
+            for service, region in [("ssm", None), ("sagemaker", None), ("events", BUS_REGION)]
+        }
+        for (_, region), client in made.items():
+            config = client.meta.config
+            assert (config.connect_timeout, config.read_timeout) == (3, 5)
+            # two attempts a call, 8 s each at most: a write, a PutEvents and a restore fit in 60 s
+            assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+            assert client.meta.region_name == (region or "us-east-1")
+        assert approval.make_client("events", BUS_REGION) is made[("events", BUS_REGION)]
+        shared = approval.CLIENT_CONFIG  # the module's constant (botocore rewrites its retries)
+        assert (shared.connect_timeout, shared.read_timeout) == (3, 5)
+    finally:
+        approval.make_client.cache_clear()
 
 
 def test_the_decision_is_a_pure_function(env: pytest.MonkeyPatch) -> None:

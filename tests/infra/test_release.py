@@ -111,23 +111,37 @@ def test_synth_runs_make_test_then_the_release_synth_with_the_readmes_runtimes(
     assert "cdk -a . deploy Release " in text  # the release stack itself (self-mutation)
 
 
-def test_prod_waits_for_a_person_then_promotes_then_deploys_then_smoke_tests(
+def test_prod_waits_for_a_person_then_promotes_what_staging_tested_before_its_serving_stack(
     release_template: dict[str, Any],
 ) -> None:
     prod = actions(release_template, "prod")
-    kinds = [(a["Name"], a["ActionTypeId"]["Provider"], a["RunOrder"]) for a in prod]
-    assert kinds[0] == ("Approve-prod", "Manual", 1)
-    assert kinds[1] == ("Promote-staging-to-prod", "CodeBuild", 2)
-    deploys = [k for k in kinds if k[1] == "CloudFormation"]
-    assert deploys and min(k[2] for k in deploys) == 3
-    assert kinds[-1][0] == "SmokeTest-prod" and kinds[-1][2] > max(k[2] for k in deploys)
-    promote = buildspec(project_of(release_template, prod[1]))["phases"]["build"]["commands"]
-    assert promote[-1] == ".venv/bin/mlops promote --source-stage staging --target-stage prod"
+    order = {a["Name"]: a["RunOrder"] for a in prod}
+    assert prod[0]["Name"] == "Approve-prod" and prod[0]["ActionTypeId"]["Provider"] == "Manual"
+    assert order["Approve-prod"] < order["Data.Deploy"]
+    # after the data stack (records, release role), before the endpoints
+    assert (
+        order["Data.Deploy"] < order["Serving.Promote-staging-to-prod"] < order["Serving.Prepare"]
+    )
+    assert order["Serving.Deploy"] < order["SmokeTest-prod"] == max(order.values())
+    (promote,) = [a for a in prod if a["Name"] == "Serving.Promote-staging-to-prod"]
+    commands = buildspec(project_of(release_template, promote))["phases"]["build"]["commands"]
+    assert commands[-1] == (
+        ".venv/bin/mlops promote --source-stage staging --target-stage prod "
+        "--tested tested/staging.json"
+    )
+    # the versions come from staging's smoke test of this run (its output artifact)
+    (staging_smoke,) = [
+        a for a in actions(release_template, "staging") if a["Name"] == "SmokeTest-staging"
+    ]
+    (tested,) = staging_smoke["OutputArtifacts"]
+    assert tested["Name"] in [i["Name"] for i in promote["InputArtifacts"]]
     for name in ("dev", "staging"):
         stage = actions(release_template, name)
         assert not [a for a in stage if a["ActionTypeId"]["Provider"] == "Manual"]
         smoke = buildspec(project_of(release_template, stage[-1]))["phases"]["build"]["commands"]
-        assert smoke[-1] == f".venv/bin/mlops release-smoke-test --stage {name}"
+        assert smoke[-1] == (
+            f".venv/bin/mlops release-smoke-test --stage {name} --tested-file tested/{name}.json"
+        )
 
 
 def test_each_stage_deploys_through_its_accounts_bootstrap_role(
@@ -220,6 +234,7 @@ def test_each_stage_acts_on_approvals_of_its_own_groups_and_sends_to_the_release
             "detail": {
                 "ModelPackageGroupName": [{"prefix": serving_record.group_prefix(stage)}],
                 "ModelApprovalStatus": ["Approved", "Rejected"],
+                "ModelPackageStatus": ["Completed"],
             },
         }
         (target,) = rule["Properties"]["Targets"]
@@ -246,7 +261,7 @@ def test_the_release_role_trusts_only_the_release_stacks_roles_and_only_promoted
     stage_templates: dict[str, dict[str, Any]],
 ) -> None:
     for stage, promoted in (("staging", False), ("prod", True)):
-        template = serving(stage_templates, stage)
+        template = stage_templates[f"{stage}/Data"]
         (role,) = [
             r for r in resources_of(template, "AWS::IAM::Role").values()
             if r["Properties"].get("RoleName") == serving_record.release_role_name(stage)
@@ -322,6 +337,8 @@ BAD_RELEASES = [
      ("stages.staging.modelReaderAccounts", f'add "{PROD}"')),
     ("two-sources", lambda c: c["release"]["source"].update(bucket="my-bucket", objectKey="mlops.zip"),
      ("release.source", "not both or neither")),
+    ("promote-across-regions", lambda c: c["stages"]["prod"].update(region="eu-west-1"),
+     ("release.promotions.prod", "within one region")),
     ("no-account-across-accounts", lambda c: c["release"].update(account=None),
      ("release.account", "needs its own account")),
 ]  # fmt: skip
@@ -338,6 +355,14 @@ def test_a_bad_release_config_is_rejected_naming_the_field(
     message = str(error.value)
     for text in expected:
         assert text in message, (case, message)
+
+
+def test_a_release_without_prod_needs_no_approval_by_default() -> None:
+    config = _edit(lambda c: c["release"].update(waves=[["dev"], ["staging"]], promotions={}))
+    config["defaultStages"] = ["dev", "staging"]
+    release = parse_config(config, project_root=ROOT).release
+    assert release is not None and release.approvals == ()
+    assert parse_config(release_config(), project_root=ROOT).release.approvals == ("prod",)  # type: ignore[union-attr]
 
 
 def test_an_s3_source_release_config_parses(tmp_path: Path) -> None:

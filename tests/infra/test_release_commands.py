@@ -1,10 +1,12 @@
-"""``mlops release-smoke-test`` and ``mlops promote`` against stubbed STS, SSM, SageMaker and
-S3 clients (botocore Stubber on real boto3 clients, fake credentials, no network), with small
-stand-in configs and an injected smoke test runner."""
+"""``mlops release-smoke-test`` and ``mlops promote`` against stubbed STS, SSM, CloudFormation,
+SageMaker and S3 clients (botocore Stubber on real boto3 clients, fake credentials, no network),
+with small stand-in configs and an injected smoke test runner."""
 
 from __future__ import annotations
 
 import copy
+import fnmatch
+import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
-from mlops import cli, release, shape_check
+from mlops import cli, pipeline_definition, release, serving_record, shape_check
 from mlops.local_run import STEPS_DIR
 from mlops.serving_record import PROMOTED_FROM_KEY
 
@@ -32,15 +34,19 @@ SOURCE_ARN = f"arn:aws:sagemaker:{REGION}:111111111111:model-package/staging-{MO
 TARGET_ARN = f"arn:aws:sagemaker:{REGION}:222222222222:model-package/prod-{MODEL}/7"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
-RUN = "pipelines-abc123"
+RUN = "k2x9p4q7w1z3"  # the pipeline execution's id
+JOB = f"pipelines-{RUN}-Train-Ab12Cd34Ef"  # its training job's name
 DIGEST = "sha256:" + "0123456789abcdef" * 4
+#: Where the training pipeline writes a version's objects (pipeline_definition's layout).
 KEYS = {
-    "transform": f"training/{MODEL}/{RUN}/transform/model.tar.gz",
-    "booster": f"training/{MODEL}/{RUN}/train/output/model.tar.gz",
-    "single": f"training/{MODEL}/{RUN}/serving/model.tar.gz",
-    "evaluation": f"training/{MODEL}/{RUN}/evaluation/evaluation.json",
-    "baseline": f"training/{MODEL}/{RUN}/baseline/statistics.json",
+    "transform": f"pipelines/{MODEL}/executions/{RUN}/preprocess/transform/model.tar.gz",
+    "booster": f"pipelines/{MODEL}/training/{JOB}/output/model.tar.gz",
+    "single": f"pipelines/{MODEL}/executions/{RUN}/serving/model.tar.gz",
+    "evaluation": f"pipelines/{MODEL}/executions/{RUN}/evaluation/evaluation.json",
+    "baseline": f"pipelines/{MODEL}/executions/{RUN}/preprocess/baseline/statistics.json",
 }
+#: The serving stack's outputs of what each endpoint was deployed with.
+SERVES = {MODEL: "BreastCancerRecordServes", "diabetes": "DiabetesRecordServes"}
 
 
 def record(stage: str, model: str = MODEL) -> str:
@@ -49,6 +55,14 @@ def record(stage: str, model: str = MODEL) -> str:
 
 def bucket_parameter(stage: str) -> str:
     return f"/mlops/{stage}/data/artifacts-bucket-arn"
+
+
+def unapproved(stage: str, model: str) -> str:
+    """The serving stack's output while no version of ``model`` is approved."""
+    return (
+        f"nothing yet: no version of {model} is approved in {stage} "
+        f"(approve one, then: make serve STAGE={stage} MODEL={model})"
+    )
 
 
 def config(**accounts: str | None) -> SimpleNamespace:
@@ -93,7 +107,7 @@ class Role:
         self, stage: str, calls: list[tuple[str, str]], session: boto3.session.Session
     ) -> None:
         self.stage = stage
-        self.clients = {s: session.client(s) for s in ("ssm", "sagemaker", "s3")}
+        self.clients = {s: session.client(s) for s in ("ssm", "cloudformation", "sagemaker", "s3")}
         self.stubs = {s: Stubber(c) for s, c in self.clients.items()}
         for client in self.clients.values():
 
@@ -123,6 +137,26 @@ class Role:
 
     def bucket(self) -> None:
         self.parameter(bucket_parameter(self.stage), f"arn:aws:s3:::{BUCKETS[self.stage]}")
+
+    def serving_stack(self, outputs: Mapping[str, str]) -> None:
+        """DescribeStacks of the stage's serving stack, with these outputs."""
+        name = f"{self.stage}-Serving"
+        self.stubs["cloudformation"].add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackName": name,
+                        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNTS.get(self.stage)}"
+                        f":stack/{name}/0f0e0d0c",
+                        "CreationTime": NOW,
+                        "StackStatus": "UPDATE_COMPLETE",
+                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+                    }
+                ]
+            },
+            {"StackName": name},
+        )
 
     def describe(self, response: Mapping[str, Any]) -> None:
         self.sagemaker.add_response(
@@ -296,9 +330,21 @@ class Runner:
         return self.statuses.get(endpoint, 0)
 
 
-def smoke(aws: Aws, runner: Runner, stage: str = "staging", cfg: Any = None) -> int:
+def smoke(
+    aws: Aws,
+    runner: Runner,
+    stage: str = "staging",
+    cfg: Any = None,
+    tested_file: Path | None = None,
+) -> int:
     return release.run_smoke_test(
-        SimpleNamespace(stage=stage, rows=5, project_root=str(ROOT), steps_python=sys.executable),
+        SimpleNamespace(
+            stage=stage,
+            rows=5,
+            project_root=str(ROOT),
+            steps_python=sys.executable,
+            tested_file=str(tested_file) if tested_file else None,
+        ),
         config=cfg or config(),
         tooling=aws.tooling(cfg or config()),
         runner=runner,
@@ -306,12 +352,24 @@ def smoke(aws: Aws, runner: Runner, stage: str = "staging", cfg: Any = None) -> 
     )
 
 
+def test_the_serving_stack_and_its_outputs_are_named_as_the_stubs_name_them() -> None:
+    assert serving_record.serving_stack_name("staging") == "staging-Serving"
+    assert {m: serving_record.served_output_key(m) for m in SERVES} == SERVES
+
+
 def test_smoke_test_skips_an_unserved_model_and_tests_the_served_one_as_the_stage_role(
     aws: Aws, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """What the serving stack was deployed with, not the version records (no SSM stubbed:
+    a record read would fail the test)."""
     aws.assume("staging")
-    aws.roles["staging"].parameter(record("staging"), SOURCE_ARN)
-    aws.roles["staging"].parameter(record("staging", "diabetes"), "none")
+    aws.roles["staging"].serving_stack(
+        {
+            "Other": "x",
+            SERVES[MODEL]: SOURCE_ARN,
+            SERVES["diabetes"]: unapproved("staging", "diabetes"),
+        }
+    )
     runner = Runner()
 
     assert smoke(aws, runner) == 0
@@ -338,26 +396,104 @@ def test_smoke_test_skips_an_unserved_model_and_tests_the_served_one_as_the_stag
         f"staging/{MODEL}: passed ({SOURCE_ARN})",
         "staging/diabetes: skipped, no version approved",
     ]
-    assert set(aws.operations("staging")) == {"GetParameter"}
-    assert actions(aws.operations("staging")) <= set(release.SMOKE_TEST_ACTIONS)
+    assert aws.operations("staging") == ["DescribeStacks"]
+    # the role's policy allows what the command calls (InvokeEndpoint is the smoke test's)
+    assert actions(aws.operations("staging")) | {"sagemaker:InvokeEndpoint"} == set(
+        release.SMOKE_TEST_ACTIONS
+    )
 
 
-def test_a_failing_smoke_test_exits_nonzero_naming_the_model(
-    aws: Aws, capsys: pytest.CaptureFixture[str]
+DIABETES_ARN = SOURCE_ARN.replace(MODEL, "diabetes")
+
+
+def test_a_failing_smoke_test_exits_nonzero_naming_the_model_and_writes_no_tested_file(
+    aws: Aws, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     aws.assume("staging")
-    aws.roles["staging"].parameter(record("staging"), SOURCE_ARN)
-    diabetes = SOURCE_ARN.replace(MODEL, "diabetes")
-    aws.roles["staging"].parameter(record("staging", "diabetes"), diabetes)
+    aws.roles["staging"].serving_stack(
+        {SERVES[MODEL]: SOURCE_ARN, SERVES["diabetes"]: DIABETES_ARN}
+    )
     runner = Runner(**{"staging-diabetes": 2})
+    tested = tmp_path / "release" / "tested.json"
 
-    assert smoke(aws, runner) == 1
+    assert smoke(aws, runner, tested_file=tested) == 1
 
     assert len(runner.runs) == 2  # every served model is tested
     captured = capsys.readouterr()
     assert f"staging/{MODEL}: passed ({SOURCE_ARN})" in captured.out
-    assert f"staging/diabetes: FAILED (exit 2) ({diabetes})" in captured.out
+    assert f"staging/diabetes: FAILED (exit 2) ({DIABETES_ARN})" in captured.out
     assert "diabetes failed" in captured.err
+    assert "reject the served version" in captured.err
+    assert not tested.exists() and not tested.with_name("tested.json.partial").exists()
+
+
+def test_a_passing_smoke_test_writes_the_tested_file_with_exactly_the_served_models(
+    aws: Aws, tmp_path: Path
+) -> None:
+    aws.assume("staging")
+    aws.roles["staging"].serving_stack(
+        {SERVES[MODEL]: SOURCE_ARN, SERVES["diabetes"]: unapproved("staging", "diabetes")}
+    )
+    tested = tmp_path / "release" / "tested.json"  # its folder made
+
+    assert smoke(aws, Runner(), tested_file=tested) == 0
+
+    assert json.loads(tested.read_text()) == {MODEL: SOURCE_ARN}  # the skipped one left out
+    assert [p.name for p in tested.parent.iterdir()] == ["tested.json"]  # no partial left
+    assert release.read_tested(tested) == {MODEL: SOURCE_ARN}
+
+
+def test_the_tested_file_holds_every_served_model_and_replaces_an_older_one(
+    aws: Aws, tmp_path: Path
+) -> None:
+    aws.assume("staging")
+    aws.roles["staging"].serving_stack(
+        {SERVES[MODEL]: SOURCE_ARN, SERVES["diabetes"]: DIABETES_ARN}
+    )
+    tested = tmp_path / "tested.json"
+    tested.write_text(json.dumps({MODEL: SOURCE_ARN.replace("/4", "/3")}))
+
+    assert smoke(aws, Runner(), tested_file=tested) == 0
+
+    assert json.loads(tested.read_text()) == {MODEL: SOURCE_ARN, "diabetes": DIABETES_ARN}
+
+
+def test_a_serving_stack_without_a_models_output_exits_2_naming_it_with_nothing_run(
+    aws: Aws, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    aws.assume("staging")
+    aws.roles["staging"].serving_stack({SERVES[MODEL]: SOURCE_ARN})  # deployed before diabetes
+    runner = Runner()
+    tested = tmp_path / "tested.json"
+
+    assert smoke(aws, runner, tested_file=tested) == 2
+
+    err = capsys.readouterr().err
+    assert "staging-Serving has no output DiabetesRecordServes" in err
+    assert "predates diabetes. Fix: deploy it" in err
+    assert runner.runs == [] and not tested.exists()
+
+
+def test_a_serving_stack_that_does_not_exist_exits_1_naming_describe_stacks(
+    aws: Aws, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    aws.assume("staging")
+    aws.roles["staging"].stubs["cloudformation"].add_client_error(
+        "describe_stacks", service_error_code="ValidationError",
+        service_message="Stack with id staging-Serving does not exist", http_status_code=400,
+        expected_params={"StackName": "staging-Serving"},
+    )  # fmt: skip
+    runner = Runner()
+    tested = tmp_path / "tested.json"
+
+    assert smoke(aws, runner, tested_file=tested) == 1
+
+    err = capsys.readouterr().err
+    assert (
+        "AWS refused DescribeStacks as arn:aws:iam::111111111111:role/mlops-staging-release" in err
+    )
+    assert "must allow cloudformation:DescribeStacks" in err
+    assert "Traceback" not in err and runner.runs == [] and not tested.exists()
 
 
 def test_smoke_test_of_an_unknown_stage_is_refused_naming_the_known_ones(
@@ -530,10 +666,21 @@ def expected_create_request() -> dict[str, Any]:
     }
 
 
-def promote(aws: Aws, source: str = "staging", target: str = "prod", cfg: Any = None) -> int:
+def promote(
+    aws: Aws,
+    source: str = "staging",
+    target: str = "prod",
+    cfg: Any = None,
+    tested: Path | None = None,
+) -> int:
     cfg = cfg or config()
     return release.run_promote(
-        SimpleNamespace(source_stage=source, target_stage=target, project_root=str(ROOT)),
+        SimpleNamespace(
+            source_stage=source,
+            target_stage=target,
+            project_root=str(ROOT),
+            tested=str(tested) if tested else None,
+        ),
         config=cfg,
         tooling=aws.tooling(cfg),
     )
@@ -549,12 +696,15 @@ def served(aws: Aws, package: Mapping[str, Any]) -> None:
     staging.parameter(record("staging", "diabetes"), "none")
 
 
-def stub_first_promotion(aws: Aws) -> None:
+def stub_first_promotion(aws: Aws, *, records: bool = True) -> None:
+    """The promotion of SOURCE_ARN; ``records=False``: with ``--tested`` (no source record
+    read, breast-cancer's tested version is SOURCE_ARN and diabetes's none)."""
     aws.assume("staging")
     aws.assume("prod")
     staging, prod = aws.roles["staging"], aws.roles["prod"]
     # the plan, breast-cancer: source record, version, target group, target record, buckets
-    staging.parameter(record("staging"), SOURCE_ARN)
+    if records:
+        staging.parameter(record("staging"), SOURCE_ARN)
     staging.describe(source_package())
     older = f"arn:aws:sagemaker:{REGION}:222222222222:model-package/prod-{MODEL}/6"
     prod.versions(f"prod-{MODEL}", [older])
@@ -568,7 +718,8 @@ def stub_first_promotion(aws: Aws) -> None:
     staging.bucket()
     prod.bucket()
     # diabetes: nothing served in staging
-    staging.parameter(record("staging", "diabetes"), "none")
+    if records:
+        staging.parameter(record("staging", "diabetes"), "none")
     # then the promotion: copies, the version, the record, the approval
     for name in ("transform", "booster", "single", "evaluation", "baseline"):
         prod.s3.add_response(
@@ -626,6 +777,72 @@ def test_a_first_promotion_copies_every_artifact_registers_records_then_approves
     # the roles' policies allow exactly what the promotion calls
     assert actions(aws.operations("staging")) == set(release.SOURCE_ROLE_ACTIONS)
     assert actions(aws.operations("prod")) == set(release.TARGET_ROLE_ACTIONS)
+
+
+def test_promote_with_tested_promotes_the_files_version_without_reading_the_source_records(
+    aws: Aws, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The staging records may name another version by now (an approval after the smoke
+    test): they are not read at all (not stubbed), the file's version is promoted."""
+    stub_first_promotion(aws, records=False)
+    tested = tmp_path / "tested.json"
+    release.write_tested(tested, {MODEL: SOURCE_ARN})  # diabetes: not in the file
+
+    assert promote(aws, tested=tested) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"{MODEL}: staging version 4 -> prod version 7 (recorded)",
+        "diabetes: nothing to promote, staging's smoke test tested no version",
+    ]
+    assert aws.operations("staging") == ["DescribeModelPackage", "GetParameter"]  # the bucket
+    assert actions(aws.operations("staging")) <= set(release.SOURCE_ROLE_ACTIONS)
+    assert "CreateModelPackage" in aws.operations("prod")
+
+
+def test_promote_with_an_empty_tested_file_promotes_nothing(
+    aws: Aws, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    aws.assume("staging")
+    aws.assume("prod")
+    tested = tmp_path / "tested.json"
+    release.write_tested(tested, {})  # the smoke test skipped every model
+
+    assert promote(aws, tested=tested) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"{MODEL}: nothing to promote, staging's smoke test tested no version",
+        "diabetes: nothing to promote, staging's smoke test tested no version",
+    ]
+    assert aws.operations("staging") == [] and aws.operations("prod") == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "No such file or directory"),
+        ("{", "Expecting property name"),
+        ("", "Expecting value"),
+        (json.dumps([SOURCE_ARN]), "not a JSON object of model name -> version ARN"),
+        (json.dumps({MODEL: "none"}), "not a JSON object of model name -> version ARN"),
+        (json.dumps({MODEL: 4}), "not a JSON object of model name -> version ARN"),
+        (json.dumps({MODEL: [SOURCE_ARN]}), "not a JSON object of model name -> version ARN"),
+    ],
+)
+def test_a_malformed_tested_file_is_refused_with_exit_2_before_any_call(
+    aws: Aws, capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str | None, message: str
+) -> None:
+    tested = tmp_path / "tested.json"
+    if content is not None:
+        tested.write_text(content)
+
+    assert promote(aws, tested=tested) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"mlops promote: --tested {tested}: ")
+    assert message in err and "Traceback" not in err
+    assert aws.calls == []
+    with pytest.raises(release.ReleaseError, match="--tested"):
+        release.read_tested(tested)
 
 
 def test_the_create_request_passes_botocores_create_model_package_shape() -> None:
@@ -763,6 +980,58 @@ def test_a_uri_outside_the_source_bucket_is_refused_before_any_copy_or_create(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("booster", f"models/{MODEL}/model.tar.gz"),  # not the pipeline's
+        ("baseline", f"pipelines/{MODEL}/executions/{RUN}/preprocess/train/train.csv"),  # a split
+        ("single", f"pipelines/{MODEL}/training/{JOB}/checkpoints/model.tar.gz"),
+    ],
+)
+def test_an_artifact_outside_the_registered_model_keys_is_refused_before_any_copy_or_create(
+    aws: Aws, capsys: pytest.CaptureFixture[str], name: str, key: str
+) -> None:
+    keys = {**KEYS, name: key}
+    package = source_package()
+    spec = package["InferenceSpecification"]["Containers"]
+    spec[0]["ModelDataUrl"] = f"s3://{BUCKETS['staging']}/{keys['transform']}"
+    spec[1]["ModelDataUrl"] = f"s3://{BUCKETS['staging']}/{keys['booster']}"
+    package["AdditionalInferenceSpecifications"][0]["Containers"][0]["ModelDataUrl"] = (
+        f"s3://{BUCKETS['staging']}/{keys['single']}"
+    )
+    package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"] = (
+        f"s3://{BUCKETS['staging']}/{keys['baseline']}"
+    )
+    aws.assume("staging")
+    aws.assume("prod")
+    staging, prod = aws.roles["staging"], aws.roles["prod"]
+    staging.parameter(record("staging"), SOURCE_ARN)
+    staging.describe(package)
+    prod.versions(f"prod-{MODEL}", [])
+    prod.parameter(record("prod"), "none")
+    staging.bucket()
+    prod.bucket()
+
+    assert promote(aws) == 2
+
+    err = capsys.readouterr().err
+    assert (
+        f"{MODEL}: {SOURCE_ARN}: " in err
+        and f" is s3://{BUCKETS['staging']}/{key}, not a registered-model key (" in err
+    )
+    assert "pipelines/*/training/*/output/model.tar.gz" in err
+    assert "nothing was promoted" in err
+    assert not {"CopyObject", "CreateModelPackage", "PutParameter", "UpdateModelPackage"} & set(
+        aws.operations("prod")
+    )
+
+
+def test_the_fixtures_keys_are_registered_model_keys() -> None:
+    patterns = pipeline_definition.registered_object_patterns()
+    assert all(any(fnmatch.fnmatchcase(k, p) for p in patterns) for k in KEYS.values())
+    assert all(k.startswith(pipeline_definition.model_prefix(MODEL)) for k in KEYS.values())
+
+
 def test_another_s3_location_in_the_version_is_refused_naming_it() -> None:
     package = source_package()
     package["InferenceSpecification"]["Containers"][0]["Environment"]["CODE"] = "s3://b/c.tgz"
@@ -827,10 +1096,19 @@ def test_both_verbs_are_registered_with_the_project_root_defaulting_as_for_the_o
     assert (args.source_stage, args.target_stage) == ("staging", "prod")
     assert args.project_root == str(cli.PROJECT_ROOT)
 
+    assert args.tested is None
+    args = cli.parser().parse_args(
+        ["promote", "--source-stage", "staging", "--target-stage", "prod", "--tested", "t.json"]
+    )
+    assert args.tested == "t.json"
+
     args = cli.parser().parse_args(["release-smoke-test", "--stage", "prod", "--project-root", "x"])
     assert args.run is release.run_smoke_test
     assert (args.stage, args.rows, args.project_root) == ("prod", 5, "x")
     assert args.steps_python == str(cli.DEFAULT_STEPS_PYTHON)
+    assert args.tested_file is None
+    args = cli.parser().parse_args(["release-smoke-test", "--stage", "prod", "--tested-file", "t"])
+    assert args.tested_file == "t"
 
 
 def test_the_promotion_request_is_independent_of_the_description() -> None:
