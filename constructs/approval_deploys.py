@@ -32,6 +32,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from mlops import serving_record
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handlers" / "model_approval"
 #: Powertools for AWS Lambda (Python) v3, the public layer published by AWS in every
@@ -39,7 +40,7 @@ HANDLER_DIR = Path(__file__).resolve().parent.parent / "handlers" / "model_appro
 POWERTOOLS_LAYER = "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 STATE_CHANGE = "SageMaker Model Package State Change"
-ACTED_ON = ("Approved", "Rejected")
+ACTED_ON = (serving_record.APPROVED, serving_record.REJECTED)
 
 
 class ApprovalDeploys(Construct):
@@ -48,7 +49,7 @@ class ApprovalDeploys(Construct):
     Args:
         group_prefix: the stage's model package groups are ``<group_prefix><model>``.
         record_name_template: the version record of a model (``{model}`` replaced).
-        release_event_bus_arn: the release account's default event bus.
+        release_event_bus: the release account's default event bus.
         event_source, detail_type: what the handler sends there after a record changed.
         no_version: what a record holds while nothing is served.
         promoted_from_key: the metadata key of a promoted version.
@@ -68,7 +69,7 @@ class ApprovalDeploys(Construct):
         stage_name: str,
         group_prefix: str,
         record_name_template: str,
-        release_event_bus_arn: str,
+        release_event_bus: events.IEventBus,
         event_source: str,
         detail_type: str,
         no_version: str,
@@ -104,9 +105,7 @@ class ApprovalDeploys(Construct):
             )
         )
         grant_read_versions(role, self, group_prefix)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["events:PutEvents"], resources=[release_event_bus_arn])
-        )
+        release_event_bus.grant_put_events_to(role)
         self.dead_letter_queue.grant_send_messages(role)
         layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
@@ -132,7 +131,7 @@ class ApprovalDeploys(Construct):
                 "GROUP_PREFIX": group_prefix,
                 "RECORD_NAME_TEMPLATE": record_name_template,
                 "NO_VERSION": no_version,
-                "RELEASE_EVENT_BUS_ARN": release_event_bus_arn,
+                "RELEASE_EVENT_BUS_ARN": release_event_bus.event_bus_arn,
                 "RELEASE_EVENT_SOURCE": event_source,
                 "RELEASE_DETAIL_TYPE": detail_type,
                 "PROMOTED_FROM_KEY": promoted_from_key,

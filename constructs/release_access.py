@@ -38,7 +38,7 @@ class ReleaseAccess(Construct):
         handoff_parameter_names: other SSM parameters it reads (the artifacts bucket's).
         group_prefix: the stage's groups are ``<group_prefix><model>``: read, and written
             when promoting.
-        endpoint_arn_pattern: the stage's endpoints: invoked.
+        endpoint_name_prefix: the stage's endpoints are named ``<prefix><model>``: invoked.
         serving_stack_name: the stack whose outputs say what the endpoints serve: read.
         artifacts_bucket, artifact_patterns: where promoted versions' objects are copied to.
         promotion_source_account: the account of the stage promoted from, whose artifacts
@@ -59,7 +59,7 @@ class ReleaseAccess(Construct):
         record_name_pattern: str,
         handoff_parameter_names: Sequence[str],
         group_prefix: str,
-        endpoint_arn_pattern: str,
+        endpoint_name_prefix: str,
         serving_stack_name: str,
         artifacts_bucket: s3.IBucket,
         artifact_patterns: Sequence[str],
@@ -101,7 +101,14 @@ class ReleaseAccess(Construct):
         grant_read_versions(role, self, group_prefix)
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn_pattern]
+                actions=["sagemaker:InvokeEndpoint"],
+                resources=[
+                    stack.format_arn(
+                        service="sagemaker",
+                        resource="endpoint",
+                        resource_name=f"{endpoint_name_prefix}*",
+                    )
+                ],
             )
         )
         # What the serving stack was deployed with (its outputs): what a smoke test tests.

@@ -35,7 +35,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -325,10 +325,18 @@ def deployed_versions(access: StageAccess, models: Sequence[str]) -> dict[str, s
 
 def write_tested(path: Path, versions: Mapping[str, str]) -> None:
     """The versions a smoke test passed, for the promotion of the same run (atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(dict(sorted(versions.items())), indent=2) + "\n")
-    partial.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(dict(sorted(versions.items())), indent=2) + "\n")
+        partial.replace(path)
+    except OSError as error:
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise ReleaseError(
+            f"--tested-file {path}: {error}. Fix: a writable path (the release writes "
+            "tested/<stage>.json in the project)"
+        ) from None
 
 
 def read_tested(path: Path) -> dict[str, str]:
@@ -712,7 +720,11 @@ def release_smoke_test(
             failed.append(model.name)
             print(f"{stage}/{model.name}: FAILED (exit {status}) ({arn})")
     if tested_file is not None and not failed:
-        write_tested(tested_file, {m: a for m, a in records.items() if a is not None})
+        try:
+            write_tested(tested_file, {m: a for m, a in records.items() if a is not None})
+        except ReleaseError as error:
+            print(f"mlops release-smoke-test: {error}", file=sys.stderr)
+            return EXIT_USAGE
     if failed:
         print(
             f"mlops release-smoke-test: {stage}: {', '.join(failed)} failed (the smoke test's "

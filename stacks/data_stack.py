@@ -429,10 +429,7 @@ class DataStack(cdk.Stack):
                 serving_record.handoff_name(stage_name, serving_record.ARTIFACTS_BUCKET_KEY)
             ],
             group_prefix=serving_record.group_prefix(stage_name),
-            endpoint_arn_pattern=self.format_arn(
-                service="sagemaker", resource="endpoint",
-                resource_name=serving_record.endpoint_name(stage_name, "*"),
-            ),
+            endpoint_name_prefix=serving_record.endpoint_name(stage_name, ""),
             serving_stack_name=serving_record.serving_stack_name(stage_name),
             artifacts_bucket=self.artifacts_bucket,
             artifact_patterns=registered_object_patterns(),

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ssm as ssm
@@ -128,8 +129,10 @@ class ServingStack(cdk.Stack):
             scope, "ApprovalDeploys", stage_name=stage_name,
             group_prefix=serving_record.group_prefix(stage_name),
             record_name_template=serving_record.record_name(stage_name, "{model}"),
-            release_event_bus_arn=f"arn:{self.partition}:events:{release.region}:{tooling}:"
-            "event-bus/default",
+            release_event_bus=events.EventBus.from_event_bus_arn(
+                scope, "ReleaseBus",
+                f"arn:{self.partition}:events:{release.region}:{tooling}:event-bus/default",
+            ),
             event_source=serving_record.RELEASE_EVENT_SOURCE,
             detail_type=serving_record.RECORD_CHANGED, no_version=serving_record.NO_VERSION,
             promoted_from_key=serving_record.PROMOTED_FROM_KEY, promoted_only=release.promoted,

@@ -1118,3 +1118,20 @@ def test_the_promotion_request_is_independent_of_the_description() -> None:
         package, group="g", source_bucket=BUCKETS["staging"], target_bucket=BUCKETS["prod"]
     )
     assert package == before
+
+
+def test_an_unwritable_tested_file_exits_2_naming_it_without_a_traceback(
+    aws: Aws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.assume("staging")
+    aws.roles["staging"].serving_stack(
+        {SERVES[MODEL]: SOURCE_ARN, SERVES["diabetes"]: unapproved("staging", "diabetes")}
+    )
+    blocker = tmp_path / "tested"
+    blocker.write_text("a file where the folder should be")
+
+    assert smoke(aws, Runner(), tested_file=blocker / "staging.json") == 2
+
+    err = capsys.readouterr().err
+    assert f"--tested-file {blocker / 'staging.json'}" in err and "Fix: a writable path" in err
+    assert "Traceback" not in err
