@@ -23,7 +23,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
-from constructs.log_groups import dead_letter_queue, handler_log_group
+from constructs.log_groups import (
+    POWERTOOLS_LAYER,
+    POWERTOOLS_RUNTIME,
+    dead_letter_queue,
+    handler_log_group,
+)
 from constructs.model_registry import grant_read_versions
 from constructs.nag import (
     INLINE_POLICY,
@@ -35,10 +40,7 @@ from constructs.nag import (
 from mlops import serving_record
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handlers" / "model_approval"
-#: Powertools for AWS Lambda (Python) v3, the public layer published by AWS in every
-#: commercial region (docs.powertools.aws.dev, "Lambda Layer"); the handler uses its Logger.
-POWERTOOLS_LAYER = "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
-RUNTIME = lambda_.Runtime.PYTHON_3_13
+RUNTIME = POWERTOOLS_RUNTIME
 STATE_CHANGE = "SageMaker Model Package State Change"
 ACTED_ON = (serving_record.APPROVED, serving_record.REJECTED)
 

@@ -49,6 +49,51 @@ def offline_store_table_arns(stack: cdk.Stack, table: str) -> list[str]:
     ]
 
 
+def grant_feature_groups(
+    grantee: iam.IGrantable,
+    scope: Construct,
+    *,
+    group_prefix: str,
+    encryption_key: kms.IKey,
+    offline_store: tuple[s3.IBucket, str, str, OfflineStoreWorkgroupBase] | None = None,
+) -> None:
+    """Record reads and writes on every feature group named ``<group_prefix>...`` (a
+    stage's groups: one pattern, not one ARN per group, for a role's policy size), with the
+    key through SageMaker; with ``offline_store`` (bucket, store prefix, Glue table prefix,
+    workgroup), Athena queries of their offline stores too."""
+    stack = cdk.Stack.of(scope)
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=[
+                "sagemaker:PutRecord", "sagemaker:DeleteRecord", "sagemaker:GetRecord",
+                "sagemaker:BatchGetRecord", "sagemaker:DescribeFeatureGroup",
+            ],
+            resources=[stack.format_arn(service="sagemaker", resource="feature-group",
+                                        resource_name=f"{group_prefix}*")],
+        )
+    )  # fmt: skip
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[encryption_key.key_arn],
+            conditions={
+                "StringEquals": {"kms:ViaService": f"sagemaker.{stack.region}.amazonaws.com"}
+            },
+        )
+    )
+    if offline_store is None:
+        return
+    bucket, prefix, table_prefix, workgroup = offline_store
+    workgroup.grant_run_queries(grantee)
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"],
+            resources=offline_store_table_arns(stack, f"{table_prefix}*"),
+        )
+    )
+    grant_prefix(grantee, bucket, prefix)
+
+
 class OfflineStoreRole(Construct):
     """The role Feature Store assumes to write offline stores into ``bucket`` under
     ``prefix`` and to keep their Glue tables, one per stage.

@@ -21,6 +21,12 @@ from constructs.nag import (
     default_policy_resource,
 )
 
+#: Powertools for AWS Lambda (Python) v3, the public layer published by AWS in every
+#: commercial region (docs.powertools.aws.dev, "Lambda Layer"), and the runtime it is
+#: built for; handlers that use it (its Logger) run on that runtime.
+POWERTOOLS_LAYER = "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
+POWERTOOLS_RUNTIME = lambda_.Runtime.PYTHON_3_13
+
 
 def handler_log_group(
     scope: Construct, id: str, *, encryption_key: kms.IKey, retention: logs.RetentionDays

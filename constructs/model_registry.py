@@ -46,6 +46,29 @@ def grant_read_versions(grantee: iam.IGrantable, scope: Construct, group_prefix:
     )
 
 
+def grant_register_versions(grantee: iam.IGrantable, scope: Construct, group_prefix: str) -> None:
+    """Lets ``grantee`` add versions, pending approval only, to every group named
+    ``<group_prefix>...`` (a stage's groups; one pattern, as :func:`grant_read_versions`)."""
+    stack = cdk.Stack.of(scope)
+    groups = stack.format_arn(
+        service="sagemaker", resource="model-package-group", resource_name=f"{group_prefix}*"
+    )
+    iam.Grant.add_to_principal(
+        grantee=grantee, actions=["sagemaker:DescribeModelPackageGroup"], resource_arns=[groups]
+    )
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["sagemaker:CreateModelPackage"],
+        resource_arns=[
+            groups,
+            stack.format_arn(
+                service="sagemaker", resource="model-package", resource_name=f"{group_prefix}*/*"
+            ),
+        ],
+        conditions={"StringEquals": {"sagemaker:ModelApprovalStatus": REGISTERED_APPROVAL_STATUS}},
+    )
+
+
 class ModelPackageGroupBase(Construct):
     """What every model package group offers callers: its name, ARNs and grants."""
 

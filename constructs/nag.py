@@ -51,8 +51,9 @@ def default_policy_resource(role: Construct) -> Construct:
 
 
 def acknowledge_wildcards(policy_resource: Construct, reason: str) -> list[str]:
-    """Acknowledges each IAM5 wildcard finding of one CfnPolicy; returns the finding IDs."""
-    assert isinstance(policy_resource, iam.CfnPolicy)
+    """Acknowledges each IAM5 wildcard finding of one CfnPolicy or CfnManagedPolicy;
+    returns the finding IDs."""
+    assert isinstance(policy_resource, (iam.CfnPolicy, iam.CfnManagedPolicy))
     document = cdk.Stack.of(policy_resource).resolve(policy_resource.policy_document)
     ids = [f"{IAM_WILDCARDS}[{finding}]" for finding in wildcard_findings(document)]
     if ids:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -30,6 +31,64 @@ JOB_PEER_PORTS = (
     ec2.Port.udp(500),
     ec2.Port(protocol=ec2.Protocol.ESP, string_representation="ESP (IP protocol 50)"),
 )
+
+
+@dataclass(frozen=True)
+class StudioEndpoint:
+    """An interface endpoint a VPC-only Studio domain with Canvas needs, and why.
+
+    Attributes:
+        id: its construct ID; service: the AWS service; actions: what its policy allows
+            (to this account's principals); why: what in Studio or Canvas calls it.
+    """
+
+    id: str
+    service: ec2.InterfaceVpcEndpointAwsService
+    actions: tuple[str, ...]
+    why: str
+
+    def statement(self) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid=f"{self.id}OfThisAccount", actions=list(self.actions), resources=["*"]
+        )
+
+
+_SVC = ec2.InterfaceVpcEndpointAwsService
+MLFLOW_ENDPOINT = "MlflowTracking"
+#: The interface endpoints of a VPC-only domain, after AWS's "Connect Studio notebooks in
+#: a VPC to external resources" and "Configure Amazon SageMaker Canvas in a VPC without
+#: internet access". The Feature Store runtime and Athena endpoints come from the data
+#: stack's feature store (see :meth:`PrivateNetwork.add_studio_endpoints`); S3 is the
+#: gateway endpoint. docs/studio.md lists them with the same reasons.
+STUDIO_ENDPOINTS: tuple[StudioEndpoint, ...] = (
+    StudioEndpoint("SageMakerApi", _SVC.SAGEMAKER_API, ("sagemaker:*",),
+                   "Studio, Canvas and the SDK call the SageMaker API: spaces and apps, "
+                   "processing and AutoML jobs, the model registry"),
+    StudioEndpoint("SageMakerRuntime", _SVC.SAGEMAKER_RUNTIME, ("sagemaker:InvokeEndpoint*",),
+                   "Canvas predictions and notebooks invoking the stage's endpoints"),
+    StudioEndpoint("SageMakerStudio", _SVC.SAGEMAKER_STUDIO, ("sagemaker:*",),
+                   "Studio's web app opened through the VPC (a VPN or Direct Connect)"),
+    StudioEndpoint("Sts", _SVC.STS, ("sts:AssumeRole", "sts:GetCallerIdentity",
+                                     "sts:SetSourceIdentity", "sts:TagSession"),
+                   "apps take the execution role's credentials; the SDK asks who it is"),
+    StudioEndpoint("Logs", _SVC.CLOUDWATCH_LOGS, ("logs:*",),
+                   "apps, Canvas and the jobs they start write and read their logs"),
+    StudioEndpoint("Monitoring", _SVC.CLOUDWATCH_MONITORING, ("cloudwatch:*",),
+                   "Canvas and notebooks read job and endpoint metrics"),
+    StudioEndpoint("EcrApi", _SVC.ECR, ("ecr:*",),
+                   "image lookups by the SDK and Canvas, custom images of spaces"),
+    StudioEndpoint("EcrDocker", _SVC.ECR_DOCKER, ("ecr:*",),
+                   "pulling custom images of spaces through the VPC (layers come from S3 "
+                   "through the gateway endpoint)"),
+    StudioEndpoint("Glue", _SVC.GLUE, ("glue:*",),
+                   "Canvas's Athena import and notebooks read the offline stores' Data "
+                   "Catalog tables"),
+    StudioEndpoint("Kms", _SVC.KMS, ("kms:*",),
+                   "the stage's data key: Canvas's workspace and the SDK's encrypted "
+                   "uploads"),
+    StudioEndpoint(MLFLOW_ENDPOINT, _SVC.SAGEMAKER_EXPERIMENTS, ("sagemaker-mlflow:*",),
+                   "notebooks log runs to and read from the stage's MLflow App"),
+)  # fmt: skip
 
 
 class PrivateNetwork(Construct):
@@ -71,6 +130,7 @@ class PrivateNetwork(Construct):
             removal_policy: what happens to the flow-log group when it leaves the stack.
         """
         super().__init__(scope, id)
+        self._endpoint_groups: dict[str, ec2.SecurityGroup] = {}
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -203,8 +263,9 @@ class PrivateNetwork(Construct):
     ) -> ec2.SecurityGroup:
         """An interface endpoint for the Feature Store runtime, and the security group of
         the one kind of job that needs it (feature ingestion, not network-isolated): HTTPS
-        to the endpoint and to S3, nothing else. The endpoint admits only that group and
-        only record calls on ``feature_group_arns`` by this account. Returns that group."""
+        to the endpoint and to S3, nothing else. The endpoint admits only that group (and
+        those given to :meth:`admit`), and only record calls on ``feature_group_arns`` by
+        this account. Returns that group."""
         ingestion = ec2.SecurityGroup(
             self,
             "IngestionSecurityGroup",
@@ -220,7 +281,7 @@ class PrivateNetwork(Construct):
             "FeatureStoreRuntime",
             ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_FEATURESTORE_RUNTIME,
             clients=ingestion, group_id="FeatureStoreEndpointSecurityGroup",
-            description="The Feature Store runtime endpoint: HTTPS from ingestion jobs only",
+            description="The Feature Store runtime endpoint: HTTPS from ingestion jobs and Studio",
             labels=("From ingestion jobs", "To the Feature Store runtime"),
             statement=iam.PolicyStatement(
                 sid="StageFeatureGroupRecords",
@@ -234,24 +295,91 @@ class PrivateNetwork(Construct):
         return ingestion
 
     def add_athena_endpoint(
-        self, workgroup_arn: str, clients: ec2.ISecurityGroup
+        self,
+        workgroup_arn: str,
+        clients: ec2.ISecurityGroup,
+        clients_are: str = "training-set jobs",
     ) -> ec2.InterfaceVpcEndpoint:
         """An interface endpoint for Athena, for the jobs that build training sets from the
         offline stores (in ``clients``, the feature jobs' group): HTTPS from that group
-        only, and only query calls in ``workgroup_arn`` by this account. Athena reads Glue
-        and S3 itself; the jobs fetch results through the S3 gateway endpoint."""
+        (and those given to :meth:`admit`) only, and only query calls in ``workgroup_arn``
+        by this account. Athena reads Glue and S3 itself; the jobs fetch results through
+        the S3 gateway endpoint."""
         endpoint = self._interface_endpoint(
             "Athena",
             ec2.InterfaceVpcEndpointAwsService.ATHENA,
             clients=clients, group_id="AthenaEndpointSecurityGroup",
-            description="The Athena endpoint: HTTPS from training-set jobs only",
-            labels=("From training-set jobs", "To Athena"),
+            description="The Athena endpoint: HTTPS from training-set jobs and Studio",
+            labels=(f"From {clients_are}", "To Athena"),
             statement=iam.PolicyStatement(
                 sid="StageWorkgroupQueries", actions=list(ATHENA_QUERY_ACTIONS),
                 resources=[workgroup_arn],
             ),
         )  # fmt: skip
         return endpoint
+
+    def has_endpoint(self, id: str) -> bool:
+        """Whether the interface endpoint ``id`` (``"Athena"``, ``"FeatureStoreRuntime"``)
+        exists."""
+        return id in self._endpoint_groups
+
+    def admit(self, id: str, clients: ec2.ISecurityGroup, label: str) -> None:
+        """Lets ``clients`` reach the interface endpoint ``id`` (HTTPS both ways)."""
+        group = self._endpoint_groups[id]
+        group.add_ingress_rule(clients, ec2.Port.tcp(443), label)
+        clients.add_egress_rule(group, ec2.Port.tcp(443), f"To the {id} endpoint")
+
+    def add_studio_endpoints(
+        self,
+        *,
+        jobs: ec2.ISecurityGroup,
+        with_mlflow: bool,
+    ) -> ec2.SecurityGroup:
+        """The security group of a VPC-only Studio domain's apps, and the interface
+        endpoints Studio and Canvas need in a VPC with no route out
+        (:data:`STUDIO_ENDPOINTS`; the MLflow one only ``with_mlflow``). The endpoints share one security group admitting HTTPS from the
+        domain's group and ``jobs`` only; each endpoint's policy allows its service's calls
+        by this account's principals only. Returns the domain's group: HTTPS to those
+        endpoints and to S3, and TCP between its own apps (JupyterLab, Canvas)."""
+        domain = ec2.SecurityGroup(
+            self, "StudioSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
+            description="Studio domain apps: HTTPS to the VPC endpoints and S3, and between apps",
+        )  # fmt: skip
+        domain.add_egress_rule(
+            ec2.Peer.prefix_list(self.s3_prefix_list_id), ec2.Port.tcp(443),
+            "HTTPS to S3 via the gateway endpoint",
+        )  # fmt: skip
+        # Apps of one domain talk to each other (SageMaker's guidance for VPC-only
+        # domains: TCP between the domain's own security group).
+        domain.add_ingress_rule(domain, ec2.Port.all_tcp(), "Between the domain's apps")
+        domain.add_egress_rule(domain, ec2.Port.all_tcp(), "Between the domain's apps")
+        shared = ec2.SecurityGroup(
+            self, "StudioEndpointSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
+            description="Studio interface endpoints: HTTPS from the domain apps and jobs",
+        )  # fmt: skip
+        shared.add_ingress_rule(domain, ec2.Port.tcp(443), "From Studio apps")
+        shared.add_ingress_rule(jobs, ec2.Port.tcp(443), "From SageMaker jobs")
+        domain.add_egress_rule(shared, ec2.Port.tcp(443), "To Studio's interface endpoints")
+        for spec in STUDIO_ENDPOINTS:
+            if spec.id == MLFLOW_ENDPOINT and not with_mlflow:
+                continue
+            endpoint = self.vpc.add_interface_endpoint(
+                spec.id, service=spec.service, private_dns_enabled=True,
+                security_groups=[shared], open=False,
+                subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            )  # fmt: skip
+            endpoint.add_to_policy(self._account_only(spec.statement()))
+        for id in ("FeatureStoreRuntime", "Athena"):
+            if self.has_endpoint(id):
+                self.admit(id, domain, "From Studio apps")
+        return domain
+
+    def _account_only(self, statement: iam.PolicyStatement) -> iam.PolicyStatement:
+        statement.add_any_principal()
+        statement.add_condition(
+            "StringEquals", {"aws:PrincipalAccount": cdk.Stack.of(self).account}
+        )
+        return statement
 
     def _interface_endpoint(
         self,
@@ -280,11 +408,8 @@ class PrivateNetwork(Construct):
             subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             open=False,
         )
-        statement.add_any_principal()
-        statement.add_condition(
-            "StringEquals", {"aws:PrincipalAccount": cdk.Stack.of(self).account}
-        )
-        endpoint.add_to_policy(statement)
+        endpoint.add_to_policy(self._account_only(statement))
+        self._endpoint_groups[id] = endpoint_group
         return endpoint
 
     def allow_buckets(self, buckets: Sequence[s3.IBucket]) -> None:

@@ -50,7 +50,7 @@ from constructs.sagemaker_grants import (
     grant_sagemaker_basics,
     sagemaker_role,
 )
-from mlops import definition_builds, pipeline_definition
+from mlops import data_wrangler, definition_builds, pipeline_definition
 from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, check_body_size
 from pipeline_steps.steplib import contract
 
@@ -109,6 +109,7 @@ class TrainingPipeline(SageMakerPipeline):
         feature_group: FeatureGroupBase | None = None,
         ingestion_security_groups: Sequence[ec2.ISecurityGroup] = (),
         offline_store_workgroup: OfflineStoreWorkgroupBase | None = None,
+        data_wrangler_flow: data_wrangler.Flow | None = None,
     ) -> None:
         """Starts the definition's build and creates the resources around it.
 
@@ -152,8 +153,13 @@ class TrainingPipeline(SageMakerPipeline):
                 this workgroup as of the execution's cutoff, as a role of its own (the only
                 one granted the queries), and Preprocess reads the result instead of the
                 raw files. Without it, the model trains from the raw files.
+            data_wrangler_flow: a Data Wrangler flow (read and checked by
+                :func:`mlops.data_wrangler.load_flow`) that a ``DataWranglerFlow`` step runs
+                first, on the raw data; every step that read the raw files reads its output
+                instead. Without it, there is no such step.
         """
         super().__init__(scope, id, pipeline_name=pipeline_name)
+        flow = data_wrangler_flow
         stack = cdk.Stack.of(self)
         if (vpc is None) != (not security_groups):
             raise ValueError(f"{self.node.path}: give both vpc and security_groups, or neither")
@@ -215,6 +221,9 @@ class TrainingPipeline(SageMakerPipeline):
             athena_workgroup=(
                 offline_store_workgroup.workgroup_name if offline_store_workgroup else ""
             ),
+            flow_source_names=tuple(s.name for s in flow.sources) if flow else (),
+            flow_output_name=flow.output_name if flow else "",
+            flow_job_arguments=tuple(data_wrangler.job_arguments(flow)) if flow else (),
         )
         # Built in the build worker while CDK builds the rest; the body and the image
         # policy are filled in lazily, and the validation below reports a failed build.
@@ -224,6 +233,9 @@ class TrainingPipeline(SageMakerPipeline):
         source = s3_assets.Asset(self, "StepsSource", path=str(STEPS_DIR), exclude=ASSET_EXCLUDES)
         runner = s3_assets.Asset(self, "StepRunner", path=str(RUNNER))
         schema = s3_assets.Asset(self, "Schema", path=str(PROJECT_ROOT / schema_file))
+        assets = [source, runner, schema]
+        if flow is not None:
+            assets.append(s3_assets.Asset(self, "Flow", path=str(flow.path)))
 
         # The pipeline and its processing and training jobs, of this account only.
         self.role = sagemaker_role(
@@ -242,6 +254,8 @@ class TrainingPipeline(SageMakerPipeline):
             "SchemaUri": schema.s3_object_url,
             "RawDataUri": raw_data_bucket.s3_url_for_object(raw_data_prefix),
         }
+        if flow is not None:
+            values["FlowUri"] = assets[3].s3_object_url
         if mlflow_app is not None:
             values["MlflowResourceArn"] = mlflow_app.app_arn
         values.update({f"SubnetId{i}": subnet for i, subnet in enumerate(subnet_ids)})
@@ -282,9 +296,7 @@ class TrainingPipeline(SageMakerPipeline):
 
         # --- what the steps need, and nothing broader --------------------------------
         # The three asset objects, not the asset bucket; the two prefixes, not the buckets.
-        grant_objects_read(
-            self.role, source.bucket, [a.s3_object_key for a in (source, runner, schema)]
-        )
+        grant_objects_read(self.role, source.bucket, [a.s3_object_key for a in assets])
         grant_prefix(self.role, raw_data_bucket, raw_data_prefix)
         grant_prefix(self.role, artifacts_bucket, model_prefix, write=True)
         model_package_group.grant_register(self.role)

@@ -38,6 +38,10 @@ XGBOOST_VERSIONS = ("1.7-1", "3.0-5")
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
+#: An IAM role ARN (what a user profile's ExecutionRole accepts).
+ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z\-]*:iam::(\d{12}):role/?[a-zA-Z_0-9+=,.@\-_/]+")
+#: SageMaker's UserProfileName pattern (CreateUserProfile).
+USER_PROFILE_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 TAG_KEY_PATTERN = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
 TAG_VALUE_PATTERN = re.compile(r"^[\w.:/=+\-@ ]{0,256}$")
 #: Every subnet the stage's VPC gets is a /24, one per Availability Zone.
@@ -144,6 +148,15 @@ def _name(value: str) -> str:
 
 
 ResourceName = Annotated[str, AfterValidator(_name)]
+
+
+def _user_profile_name(value: str) -> str:
+    if not USER_PROFILE_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Studio user profile name. Fix: 1-63 letters, digits and "
+            'hyphens, starting and ending with a letter or digit (e.g. "ana-garcia")'
+        )
+    return value
 
 
 def _account(value: str | None) -> str | None:
@@ -295,6 +308,56 @@ class MlflowSettings(_Model):
     enabled: bool = True
 
 
+#: The stage whose Studio domain (and Canvas direct deployment) is on unless configured.
+STUDIO_DEFAULT_STAGE = "dev"
+
+
+class UserProfileConfig(_Model):
+    """One person's Studio user profile: their own private spaces and Canvas."""
+
+    name: Annotated[str, AfterValidator(_user_profile_name)]
+    #: An IAM role of the stage's account to run this person's apps and jobs (default:
+    #: the domain's execution role).
+    execution_role_arn: str | None = None
+
+    @field_validator("execution_role_arn")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not ROLE_ARN_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an IAM role ARN. Fix: e.g. "
+                '"arn:aws:iam::123456789012:role/data-scientist", or leave it out for the '
+                "domain's execution role"
+            )
+        return value
+
+
+class StudioConfig(_Model):
+    """A SageMaker Studio domain with Canvas (Data Wrangler) for browser-based data prep.
+
+    Default: on in a stage called ``dev``, off elsewhere. Nothing in it runs (or bills
+    compute) until a user opens an app; idle apps shut down after ``idleTimeoutMinutes``.
+    """
+
+    enabled: bool | None = None
+    user_profiles: tuple[UserProfileConfig, ...] = ()
+    #: JupyterLab apps stop after this long without activity (SageMaker allows 60-525600).
+    idle_timeout_minutes: int = Field(default=60, ge=60, le=525600)
+    #: Canvas may deploy models to endpoints itself (default: only in a stage called
+    #: ``dev``; elsewhere models reach endpoints through the registry and approval).
+    canvas_direct_deploy: bool | None = None
+
+    def is_enabled(self, stage_name: str) -> bool:
+        """Whether the stage called ``stage_name`` has a domain."""
+        return self.enabled if self.enabled is not None else stage_name == STUDIO_DEFAULT_STAGE
+
+    def allows_direct_deploy(self, stage_name: str) -> bool:
+        """Whether Canvas may deploy models itself in the stage called ``stage_name``."""
+        if self.canvas_direct_deploy is not None:
+            return self.canvas_direct_deploy
+        return stage_name == STUDIO_DEFAULT_STAGE
+
+
 class StageConfig(_Model):
     """One deployment environment: where it goes and how it behaves."""
 
@@ -312,6 +375,7 @@ class StageConfig(_Model):
     endpoint: EndpointSettings = EndpointSettings()
     batch: BatchSettings = BatchSettings()
     mlflow: MlflowSettings = MlflowSettings()
+    studio: StudioConfig = StudioConfig()
     #: Create SageMaker's job log groups (/aws/sagemaker/ProcessingJobs, /TrainingJobs)
     #: with the stage's key and retention. They are one per account and region: default
     #: true for a stage with its own ``account``, false otherwise.
@@ -424,6 +488,10 @@ class ModelConfig(_Model):
     #: (artifacts bucket); defaults ``batch/<name>/input/`` and ``batch/<name>/output/``.
     batch_input_prefix: str | None = None
     batch_output_prefix: str | None = None
+    #: A Data Wrangler flow (``.flow`` file in the project) the training pipeline runs
+    #: before Preprocess, on the raw data under ``dataPrefix``; its output must have the
+    #: schema's raw columns.
+    data_wrangler_flow: str | None = None
 
     @property
     def batch_input(self) -> str:
@@ -677,6 +745,7 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
         )
     for name, stage in config.stages.items():
         problems += _network_problems(name, stage)
+        problems += _studio_problems(name, stage)
         problems += _endpoint_problems(f"stages.{name}.endpoint", stage.endpoint)
         pipeline = stage.pipeline
         wait = pipeline.max_wait_seconds
@@ -734,6 +803,34 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
             )
     if config.release is not None:
         problems += _release_problems(config, config.release)
+    return problems
+
+
+def _studio_problems(name: str, stage: StageConfig) -> list[str]:
+    """A stage's Studio settings: profiles only with a domain, unique, roles of its account."""
+    studio = stage.studio
+    where = f"stages.{name}.studio"
+    problems: list[str] = []
+    if studio.user_profiles and not studio.is_enabled(name):
+        problems.append(
+            f"{where}.userProfiles: got {len(studio.user_profiles)} profiles, but the stage has "
+            'no Studio domain. Fix: set "enabled": true, or remove userProfiles'
+        )
+    names = [p.name for p in studio.user_profiles]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(
+            f"{where}.userProfiles: duplicate names {duplicates}. Fix: one profile per person"
+        )
+    for index, profile in enumerate(studio.user_profiles):
+        match = ROLE_ARN_PATTERN.fullmatch(profile.execution_role_arn or "")
+        if match and stage.account is not None and match.group(1) != stage.account:
+            problems.append(
+                f"{where}.userProfiles[{index}:{profile.name}].executionRoleArn: got "
+                f"{profile.execution_role_arn!r}, a role of account {match.group(1)}; the "
+                f"stage's account is {stage.account}. Fix: a role of {stage.account}, or leave "
+                "it out for the domain's execution role"
+            )
     return problems
 
 
@@ -1029,12 +1126,37 @@ def _check_models(config: PlatformConfig, root: Path, documents: Mapping[str, An
             )
         ]
         problems += _sent_hyperparameter_limits(model, where)
+        if model.data_wrangler_flow is not None:
+            problems += _flow_problems(model, f"{where}.dataWranglerFlow", root, schema)
         gate = model.quality_gate
         problems += [
             p.render(f"{where}.qualityGate.")
             for p in contract.gate_problems(model.problem_type, gate.metric, gate.threshold)
         ]
     return problems + _feature_lock_problems(config, root, schemas)
+
+
+def _flow_problems(
+    model: ModelConfig, where: str, root: Path, schema: contract.Schema | None
+) -> list[str]:
+    """A model's Data Wrangler flow: readable, runnable in the pipeline, and producing the
+    schema's raw columns (checked offline; the container does not run at synth)."""
+    from mlops import data_wrangler
+
+    path = root / str(model.data_wrangler_flow)
+    if not path.is_file():
+        return [
+            f"{where}: got {model.data_wrangler_flow!r}: no such file under the project. Fix: "
+            "commit the .flow file exported from Data Wrangler and give its path from the "
+            'project root, e.g. "data/flows/breast-cancer.flow"'
+        ]
+    try:
+        flow = data_wrangler.load_flow(path)
+    except data_wrangler.FlowError as error:
+        return [f"{where}: {error}"]
+    if schema is None:
+        return []
+    return [f"{where}: {problem}" for problem in data_wrangler.schema_problems(flow, schema)]
 
 
 def _feature_lock_problems(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
+from mlops import data_wrangler
 from mlops.instance_storage import has_instance_storage, same_storage_types
 from mlops.pipeline_sdk_env import SDK_CONFIG, offline_sdk
 from pipeline_steps.steplib import contract
@@ -36,6 +37,7 @@ __all__ = [
     "PROCESSING_SOURCE_DIR",
     "STEP_BUILD_TRAINING_SET",
     "STEP_CHECK_QUALITY",
+    "STEP_DATA_WRANGLER",
     "STEP_EVALUATE",
     "STEP_FAIL",
     "STEP_INGEST",
@@ -60,6 +62,7 @@ STEP_REGISTER = "RegisterModel"
 STEP_FAIL = "QualityFailed"
 STEP_INGEST = "IngestFeatures"
 STEP_BUILD_TRAINING_SET = "BuildTrainingSet"
+STEP_DATA_WRANGLER = "DataWranglerFlow"
 
 # --- where a pipeline writes, under the artifacts bucket (one layout; the data stack's
 # grants for model readers derive from it) ---------------------------------------------
@@ -75,6 +78,7 @@ STEP_OUTPUTS = {
     STEP_EVALUATE: ("evaluation", ()),
     STEP_INGEST: ("ingestion", ("ingestion",)),
     STEP_BUILD_TRAINING_SET: ("training-set", ("training-set",)),
+    STEP_DATA_WRANGLER: ("data-wrangler", ("prepared",)),
 }
 
 
@@ -131,6 +135,7 @@ SUBSTITUTIONS: Mapping[str, str] = MappingProxyType(
         "SchemaUri": "s3:// URI of the data schema JSON file",
         "RawDataUri": "s3:// URI (prefix) of the raw data; default of InputDataUri",
         "MlflowResourceArn": "ARN of the stage's SageMaker managed MLflow app",
+        "FlowUri": "s3:// URI of the model's Data Wrangler .flow file (with a flow)",
         # SubnetId<i> / SecurityGroupId<i> / IngestionSecurityGroupId<i> are added per
         # PipelineInputs counts (the ingestion groups also carry the training-set job).
     }
@@ -181,6 +186,13 @@ class PipelineInputs:
             Athena), in the ingestion security groups; IngestFeatures then no longer waits
             for Preprocess (it validates the raw files as it reads them), and what it writes
             reaches the offline store after this execution's cutoff: it trains the next.
+        flow_output_name: when set, a ``DataWranglerFlow`` step runs the model's Data
+            Wrangler flow (``${FlowUri}``) in the Data Wrangler container first, on the raw
+            data (``InputDataUri``; with several ``flow_source_names``, each source reads
+            ``<InputDataUri><source name>/``), and every step that read the raw files reads
+            its output instead. The job's output must be named ``flow_output_name`` (the
+            exported node's ``<node id>.<output>``): that is how the container finds it;
+            ``flow_job_arguments`` tell the container to write it (``--output-config``).
     """
 
     model_name: str
@@ -212,6 +224,9 @@ class PipelineInputs:
     offline_store_database: str = ""
     offline_store_table: str | None = None
     athena_workgroup: str = ""
+    flow_source_names: tuple[str, ...] = ()
+    flow_output_name: str = ""
+    flow_job_arguments: tuple[str, ...] = ()
 
     def problems(self) -> list[str]:
         """Return every problem with these inputs (empty when valid)."""
@@ -255,6 +270,8 @@ class PipelineInputs:
                 f"max_wait_seconds {self.max_wait_seconds!r}: must be >= "
                 f"max_runtime_seconds ({self.max_runtime_seconds})"
             )
+        if self.flow_output_name and not self.flow_source_names:
+            found.append("flow_output_name: a Data Wrangler flow needs flow_source_names")
         if self.mlflow_experiment_name and not re.fullmatch(
             r"[a-zA-Z0-9\-_./]{1,256}", self.mlflow_experiment_name
         ):
@@ -357,6 +374,8 @@ def _placeholder_values(inputs: PipelineInputs) -> dict[str, str]:
             values[f"IngestionSecurityGroupId{i}"] = f"sg-{_MARK}ingestionsecuritygroupid{i}"
     if inputs.offline_store_table is not None:
         values["TrainingSetRoleArn"] = f"arn:aws:iam::{acct}:role/{_MARK}-trainingsetrolearn"
+    if inputs.flow_output_name:
+        values["FlowUri"] = f"s3://{_MARK}-flowuri/model.flow"
     return values
 
 
@@ -443,6 +462,14 @@ def _image_uri(framework: str, region: str, version: str, scope: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _data_wrangler_image(region: str) -> str:
+    """The Data Wrangler processing image from the SDK's bundled tables (offline)."""
+    from sagemaker.core import image_uris
+
+    return str(image_uris.retrieve(framework="data-wrangler", region=region))
+
+
 def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     """Drive the SDK and return ``Pipeline.definition()`` (placeholders still inert)."""
     # SDK imports happen inside offline_sdk(): region and opt-outs must be set first.
@@ -450,7 +477,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.model_registry import create_model_package_from_containers
     from sagemaker.core.network import NetworkConfig
-    from sagemaker.core.processing import ScriptProcessor
+    from sagemaker.core.processing import Processor, ScriptProcessor
     from sagemaker.core.shapes import (
         MlflowConfig,
         ProcessingInput,
@@ -655,8 +682,56 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         if inputs.feature_group_name is not None
     ]
 
+    # ---- DataWranglerFlow (the model's .flow, before everything that reads raw files)
+    raw_input: Any = p_input
+    if inputs.flow_output_name:
+        flow_step, flow_outputs = STEP_OUTPUTS[STEP_DATA_WRANGLER]
+        names = inputs.flow_source_names
+        sources = [
+            s3_in(name, p_input if len(names) == 1 else Join(on="", values=[p_input, f"{name}/"]),
+                  data_wrangler.source_dir(name))
+            for name in names
+        ]  # fmt: skip
+        wrangler = Processor(
+            role=role,
+            image_uri=_data_wrangler_image(inputs.region),
+            instance_count=p_proc_count,
+            instance_type=p_proc_type,
+            volume_size_in_gb=inputs.processing_volume_size_gb,
+            volume_kms_key=processing_volume_key,
+            output_kms_key=kms,
+            max_runtime_in_seconds=inputs.max_runtime_seconds,
+            base_job_name=f"{inputs.model_name}-data-wrangler",
+            sagemaker_session=session,
+            network_config=NetworkConfig(
+                enable_network_isolation=inputs.enable_network_isolation,
+                security_group_ids=security_groups or None,
+                subnets=subnets or None,
+                encrypt_inter_container_traffic=True,
+            ),
+        )
+        step_flow = ProcessingStep(
+            name=STEP_DATA_WRANGLER,
+            step_args=wrangler.run(
+                inputs=[
+                    s3_in(data_wrangler.FLOW_INPUT_NAME, ph["FlowUri"], data_wrangler.FLOW_DIR),
+                    *sources,
+                ],
+                outputs=[
+                    s3_out(inputs.flow_output_name, run_path(flow_step, flow_outputs[0]),
+                           data_wrangler.OUTPUT_DIR)
+                ],
+                arguments=list(inputs.flow_job_arguments),
+            ),
+            cache_config=cache,
+            retry_policies=retry,
+        )  # fmt: skip
+        raw_input = step_flow.properties.ProcessingOutputConfig.Outputs[
+            inputs.flow_output_name
+        ].S3Output.S3Uri
+
     # ---- BuildTrainingSet (offline store as of the cutoff) -> Preprocess
-    training_input: Any = p_input
+    training_input: Any = raw_input
     layout_arguments: list[Any] = []
     if from_offline_store:
         build_step, build_outputs = STEP_OUTPUTS[STEP_BUILD_TRAINING_SET]
@@ -749,7 +824,7 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
             ).run(
                 code=ph["CodeUri"],
                 inputs=[source_input, schema_input,
-                        s3_in("raw", p_input, "/opt/ml/processing/input/raw")],
+                        s3_in("raw", raw_input, "/opt/ml/processing/input/raw")],
                 outputs=[
                     s3_out(n, run_path(ingest_step, n), f"/opt/ml/processing/output/{n}")
                     for n in ingest_outputs

@@ -271,6 +271,9 @@ class DataStack(cdk.Stack):
         )  # fmt: skip
 
         self._feature_store(stage_name, stage, models, feature_groups, removal, data_bucket)
+        self.studio_security_group: ec2.ISecurityGroup | None = None
+        if stage.studio.is_enabled(stage_name):
+            self._studio_network(stage)
         if release is not None:
             self._release(stage_name, release)
 
@@ -303,6 +306,8 @@ class DataStack(cdk.Stack):
         """One feature group per configured group, its features from its model's schema;
         the offline stores' bucket, role and Athena workgroup when any group has one."""
         self.feature_groups: dict[str, FeatureGroup] = {}
+        #: The offline stores' Glue tables are named ``<stage>_<group>...``.
+        self.offline_store_table_prefix = f"{stage_name}_"
         self._feature_group_models: dict[str, str] = {}
         self.feature_store_bucket: s3.IBucket | None = None
         self.offline_store_workgroup: OfflineStoreWorkgroup | None = None
@@ -315,7 +320,7 @@ class DataStack(cdk.Stack):
             )
             role = OfflineStoreRole(
                 self, "OfflineStoreRole", bucket=self.feature_store_bucket,
-                prefix=OFFLINE_STORE_PREFIX, table_prefix=f"{stage_name}_",
+                prefix=OFFLINE_STORE_PREFIX, table_prefix=self.offline_store_table_prefix,
             ).role  # fmt: skip
             self.offline_store_workgroup = OfflineStoreWorkgroup(
                 self, "OfflineStoreWorkgroup", workgroup_name=f"{stage_name}-feature-store",
@@ -371,6 +376,19 @@ class DataStack(cdk.Stack):
         if shared:
             share_catalog(self, "FeatureGroupDiscovery", shared)
 
+    def _studio_network(self, stage: StageConfig) -> None:
+        """The Studio domain's security group and the interface endpoints it needs (the
+        domain itself is the Studio stack's): here, with the network they belong to."""
+        self.studio_security_group = self.network.add_studio_endpoints(
+            jobs=self.network.job_security_group, with_mlflow=stage.mlflow.enabled
+        )
+        # Canvas imports from the offline stores through Athena.
+        if self.offline_store_workgroup is not None and not self.network.has_endpoint("Athena"):
+            self.network.add_athena_endpoint(
+                self.offline_store_workgroup.workgroup_arn, self.studio_security_group,
+                clients_are="Studio apps",
+            )  # fmt: skip
+
     def model_scopes(self) -> dict[str, list[Construct]]:
         """What each model adds to this template: its model package group and feature
         groups."""
@@ -410,6 +428,12 @@ class DataStack(cdk.Stack):
                 "data/feature-store-bucket-arn", self.feature_store_bucket.bucket_arn,
                 description="ARN of the stage's Feature Store offline-store bucket",
             )  # fmt: skip
+        if self.studio_security_group is not None:
+            publish(
+                "network/studio-security-group-id",
+                self.studio_security_group.security_group_id,
+                description="Security group of the Studio domain's apps",
+            )
         if self.ingestion_security_group is not None:
             publish(
                 "network/ingestion-security-group-id",
@@ -532,6 +556,16 @@ class StageResources:
         if not self._data.handoff.has("mlflow/app-arn"):
             return None
         return MlflowApp.from_app_arn(self._holder, "Mlflow", self._read("mlflow/app-arn"))
+
+    @functools.cached_property
+    def studio_security_group(self) -> ec2.ISecurityGroup | None:
+        """The Studio domain's apps' group; None when the stage has no domain."""
+        if not self._data.handoff.has("network/studio-security-group-id"):
+            return None
+        return ec2.SecurityGroup.from_security_group_id(
+            self._holder, "StudioSecurityGroup",
+            self._read("network/studio-security-group-id"), mutable=False,
+        )  # fmt: skip
 
     @functools.cached_property
     def ingestion_security_group(self) -> ec2.ISecurityGroup | None:

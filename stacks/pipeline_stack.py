@@ -16,8 +16,9 @@ from aws_cdk import aws_scheduler as scheduler
 
 from constructs import Construct
 from constructs.training_pipeline import TrainingPipeline
+from mlops import data_wrangler
 from mlops.config import ModelConfig, StageConfig, pascal_case
-from stacks.data_stack import DataStack
+from stacks.data_stack import PROJECT_ROOT, DataStack
 
 
 class PipelineStack(cdk.Stack):
@@ -127,6 +128,12 @@ class ModelTrainingStack(cdk.NestedStack):
             ),
             offline_store_workgroup=(
                 shared.offline_store_workgroup if model.training_data == "offlineStore" else None
+            ),
+            # Checked with the config (mlops/config.py); read again here for its wiring.
+            data_wrangler_flow=(
+                data_wrangler.load_flow(PROJECT_ROOT / model.data_wrangler_flow)
+                if model.data_wrangler_flow
+                else None
             ),
             schedule=(
                 scheduler.ScheduleExpression.expression(settings.schedule_expression, None)

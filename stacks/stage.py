@@ -11,6 +11,7 @@ from mlops.config import PlatformConfig
 from stacks.data_stack import DataStack, ReleaseWiring
 from stacks.pipeline_stack import PipelineStack
 from stacks.serving_stack import ServingStack
+from stacks.studio_stack import StudioStack
 
 
 class MlopsStage(cdk.Stage):
@@ -20,6 +21,7 @@ class MlopsStage(cdk.Stage):
         data: the stateful stack (keys, network, buckets, model registry, MLflow).
         training: the training pipelines (stateless).
         serving: the endpoints (stateless).
+        studio: the Studio domain with Canvas, or None (``studio.enabled``; default dev).
     """
 
     def __init__(self, scope: Construct, stage_name: str, *, config: PlatformConfig) -> None:
@@ -41,7 +43,16 @@ class MlopsStage(cdk.Stage):
             stage_name=stage_name, stage=stage, models=models, data=self.data,
             training=self.training, release=release,
         )  # fmt: skip
-        for stack in (self.data, self.training, self.serving):
+        self.studio: StudioStack | None = None
+        stacks: list[DataStack | PipelineStack | ServingStack | StudioStack] = [
+            self.data, self.training, self.serving
+        ]  # fmt: skip
+        if stage.studio.is_enabled(stage_name):
+            self.studio = StudioStack(
+                self, "Studio", stage_name=stage_name, stage=stage, data=self.data
+            )
+            stacks.append(self.studio)
+        for stack in stacks:
             stack.node.add_validation(TemplateBudget(stack, stack.model_scopes))
         for key, value in sorted(stage.tags.items()):
             cdk.Tags.of(self).add(key, value)

@@ -207,15 +207,15 @@ def test_job_instances_can_speak_encrypted_inter_container_traffic(
     assert {("tcp", 0, 65535), ("udp", 500, 500), ("50", None, None)} <= allowed
 
 
-def test_the_feature_store_runtime_is_reached_by_ingestion_jobs_only(
+def test_the_feature_store_runtime_is_reached_by_ingestion_jobs_and_studio_only(
     templates: dict[str, Any],
 ) -> None:
-    """Only the ingestion job's group reaches the interface endpoint (HTTPS), and the
-    endpoint takes only record calls on the stage's feature groups by this account."""
+    """Only the ingestion job's group and the Studio domain's reach the interface endpoint
+    (HTTPS), and it takes only record calls on the stage's feature groups by this account."""
     template = templates["dev/Data"]
     (endpoint,) = [
         e["Properties"] for e in resources(template, "AWS::EC2::VPCEndpoint").values()
-        if e["Properties"].get("VpcEndpointType") == "Interface"
+        if "featurestore-runtime" in json.dumps(e["Properties"]["ServiceName"])
     ]  # fmt: skip
     assert endpoint["PrivateDnsEnabled"] is True
     assert "sagemaker.featurestore-runtime" in json.dumps(endpoint["ServiceName"])
@@ -230,9 +230,10 @@ def test_the_feature_store_runtime_is_reached_by_ingestion_jobs_only(
     endpoint_group = next(k for k in groups if "FeatureStoreEndpointSecurityGroup" in k)
     ingress = [r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
                if r["Properties"]["GroupId"] == {"Fn::GetAtt": [endpoint_group, "GroupId"]}]  # fmt: skip
-    assert [(i["FromPort"], i["SourceSecurityGroupId"]) for i in ingress] == [
-        (443, {"Fn::GetAtt": [ingestion, "GroupId"]})
-    ]
+    studio = next(k for k in groups if "NetworkStudioSecurityGroup" in k)
+    assert sorted(
+        (i["FromPort"], i["SourceSecurityGroupId"]["Fn::GetAtt"][0]) for i in ingress
+    ) == [(443, ingestion), (443, studio)]
     egress = [r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupEgress").values()
               if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ingestion, "GroupId"]}]  # fmt: skip
     assert sorted(e["FromPort"] for e in egress) == [443, 443]
