@@ -26,6 +26,7 @@ from constructs import Construct
 from constructs.log_groups import (
     POWERTOOLS_LAYER,
     POWERTOOLS_RUNTIME,
+    acknowledge_powertools_runtime,
     dead_letter_queue,
     handler_log_group,
 )
@@ -179,13 +180,7 @@ class ApprovalDeploys(Construct):
         )
         function = self.handler.node.default_child
         function.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})  # type: ignore[union-attr]
-        acknowledge(
-            function,  # type: ignore[arg-type]
-            "AwsSolutions-L1",
-            f"{RUNTIME.name}, the newest runtime the pinned Powertools layer is published "
-            "for. Compensating controls: a supported runtime; the handler uses the standard "
-            "library, the runtime's boto3 and Powertools' Logger only.",
-        )
+        acknowledge_powertools_runtime(function)  # type: ignore[arg-type]
         acknowledge(
             function,  # type: ignore[arg-type]
             "NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC",

@@ -28,6 +28,18 @@ POWERTOOLS_LAYER = "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambda
 POWERTOOLS_RUNTIME = lambda_.Runtime.PYTHON_3_13
 
 
+def acknowledge_powertools_runtime(function: Construct) -> None:
+    """Acknowledges AwsSolutions-L1 (not the latest runtime) on a Powertools handler's
+    CfnFunction: its runtime is the layer's."""
+    acknowledge(
+        function,
+        "AwsSolutions-L1",
+        f"{POWERTOOLS_RUNTIME.name}, the newest runtime the pinned Powertools layer is "
+        "published for. Compensating controls: a supported runtime; the handler uses the "
+        "standard library, the runtime's boto3 and Powertools' Logger only.",
+    )
+
+
 def handler_log_group(
     scope: Construct, id: str, *, encryption_key: kms.IKey, retention: logs.RetentionDays
 ) -> logs.LogGroup:

@@ -66,8 +66,6 @@ STUDIO_ENDPOINTS: tuple[StudioEndpoint, ...] = (
                    "processing and AutoML jobs, the model registry"),
     StudioEndpoint("SageMakerRuntime", _SVC.SAGEMAKER_RUNTIME, ("sagemaker:InvokeEndpoint*",),
                    "Canvas predictions and notebooks invoking the stage's endpoints"),
-    StudioEndpoint("SageMakerStudio", _SVC.SAGEMAKER_STUDIO, ("sagemaker:*",),
-                   "Studio's web app opened through the VPC (a VPN or Direct Connect)"),
     StudioEndpoint("Sts", _SVC.STS, ("sts:AssumeRole", "sts:GetCallerIdentity",
                                      "sts:SetSourceIdentity", "sts:TagSession"),
                    "apps take the execution role's credentials; the SDK asks who it is"),
@@ -281,7 +279,7 @@ class PrivateNetwork(Construct):
             "FeatureStoreRuntime",
             ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_FEATURESTORE_RUNTIME,
             clients=ingestion, group_id="FeatureStoreEndpointSecurityGroup",
-            description="The Feature Store runtime endpoint: HTTPS from ingestion jobs and Studio",
+            description="The Feature Store runtime endpoint: HTTPS from ingestion jobs only",
             labels=("From ingestion jobs", "To the Feature Store runtime"),
             statement=iam.PolicyStatement(
                 sid="StageFeatureGroupRecords",
@@ -309,7 +307,7 @@ class PrivateNetwork(Construct):
             "Athena",
             ec2.InterfaceVpcEndpointAwsService.ATHENA,
             clients=clients, group_id="AthenaEndpointSecurityGroup",
-            description="The Athena endpoint: HTTPS from training-set jobs and Studio",
+            description="The Athena endpoint: HTTPS from training-set jobs only",
             labels=(f"From {clients_are}", "To Athena"),
             statement=iam.PolicyStatement(
                 sid="StageWorkgroupQueries", actions=list(ATHENA_QUERY_ACTIONS),
@@ -329,17 +327,13 @@ class PrivateNetwork(Construct):
         group.add_ingress_rule(clients, ec2.Port.tcp(443), label)
         clients.add_egress_rule(group, ec2.Port.tcp(443), f"To the {id} endpoint")
 
-    def add_studio_endpoints(
-        self,
-        *,
-        jobs: ec2.ISecurityGroup,
-        with_mlflow: bool,
-    ) -> ec2.SecurityGroup:
+    def add_studio_endpoints(self, *, with_mlflow: bool) -> ec2.SecurityGroup:
         """The security group of a VPC-only Studio domain's apps, and the interface
         endpoints Studio and Canvas need in a VPC with no route out
-        (:data:`STUDIO_ENDPOINTS`; the MLflow one only ``with_mlflow``). The endpoints share one security group admitting HTTPS from the
-        domain's group and ``jobs`` only; each endpoint's policy allows its service's calls
-        by this account's principals only. Returns the domain's group: HTTPS to those
+        (:data:`STUDIO_ENDPOINTS`; the MLflow one only ``with_mlflow``). The endpoints
+        share one security group admitting HTTPS from the domain's group only (the
+        platform's jobs are network-isolated or have endpoints of their own); each
+        endpoint's policy allows its service's calls by this account's principals only. Returns the domain's group: HTTPS to those
         endpoints and to S3, and TCP between its own apps (JupyterLab, Canvas)."""
         domain = ec2.SecurityGroup(
             self, "StudioSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
@@ -355,10 +349,9 @@ class PrivateNetwork(Construct):
         domain.add_egress_rule(domain, ec2.Port.all_tcp(), "Between the domain's apps")
         shared = ec2.SecurityGroup(
             self, "StudioEndpointSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
-            description="Studio interface endpoints: HTTPS from the domain apps and jobs",
+            description="Studio interface endpoints: HTTPS from the domain apps only",
         )  # fmt: skip
         shared.add_ingress_rule(domain, ec2.Port.tcp(443), "From Studio apps")
-        shared.add_ingress_rule(jobs, ec2.Port.tcp(443), "From SageMaker jobs")
         domain.add_egress_rule(shared, ec2.Port.tcp(443), "To Studio's interface endpoints")
         for spec in STUDIO_ENDPOINTS:
             if spec.id == MLFLOW_ENDPOINT and not with_mlflow:

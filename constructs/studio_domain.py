@@ -15,7 +15,7 @@ time-out; Canvas is stopped by its user (or by deleting its app).
 CloudFormation cannot set Canvas's settings (``AWS::SageMaker::Domain`` has no
 ``CanvasAppSettings``), so a deploy-time ``UpdateDomain`` call sets them: the workspace in
 the artifacts bucket under ``canvas/`` with the key, model registration on, direct
-deployment off unless asked for, and the features that need services the VPC does not
+deployment only where asked for (``canvas_direct_deploy``), and the features that need services the VPC does not
 reach (Kendra, EMR Serverless, Amazon Forecast) off.
 
 CloudFormation cannot delete a domain or a user profile that still has apps or spaces
@@ -39,7 +39,12 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 
 from constructs import Construct
-from constructs.log_groups import POWERTOOLS_LAYER, POWERTOOLS_RUNTIME, handler_log_group
+from constructs.log_groups import (
+    POWERTOOLS_LAYER,
+    POWERTOOLS_RUNTIME,
+    acknowledge_powertools_runtime,
+    handler_log_group,
+)
 from constructs.nag import (
     INLINE_POLICY,
     INLINE_POLICY_REASON,
@@ -51,6 +56,7 @@ from constructs.s3_grants import grant_prefix
 from constructs.sagemaker_grants import grant_sagemaker_basics, sagemaker_role
 from constructs.sdk_call import deploy_time_call
 from constructs.training_pipeline import ASSET_EXCLUDES
+from mlops.names import pascal_case
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handlers" / "studio_teardown"
 #: SageMaker's log groups that Studio apps and the jobs Canvas starts write to.
@@ -64,10 +70,21 @@ STUDIO_LOG_GROUPS = (
 #: What Canvas names the SageMaker resources it creates (AutoML jobs, models, transform and
 #: Data Wrangler processing jobs, endpoints): AWS's Canvas policies scope to these.
 CANVAS_NAMES = ("canvas*", "Canvas*")
+#: What Canvas creates that runs in a network of its own (``sagemaker:VpcSubnets``).
+CANVAS_CREATES_IN_VPC = (
+    "sagemaker:CreateAutoMLJob",
+    "sagemaker:CreateAutoMLJobV2",
+    "sagemaker:CreateProcessingJob",
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:CreateModel",
+)
 #: The kinds of resource Canvas creates (its AutoML, Data Wrangler and batch jobs, models).
 CANVAS_RESOURCE_KINDS = ("automl-job", "processing-job", "training-job", "transform-job", "model")
-#: The teardown's overall budget is the handler's; CloudFormation waits at most this long.
+#: How long CloudFormation waits for a teardown (the handler's own budget is shorter, so
+#: CloudFormation hears FAILED first), and one invocation's time-out (the handler hands
+#: over to the next invocation before it).
 TEARDOWN_SERVICE_TIMEOUT = cdk.Duration.minutes(60)
+TEARDOWN_FUNCTION_TIMEOUT = cdk.Duration.minutes(15)
 
 
 def idle_shutdown(idle_timeout_minutes: int) -> dict[str, Any]:
@@ -167,6 +184,7 @@ class StudioDomain(Construct):
             )
         )
         D = sagemaker.CfnDomain
+        subnet_ids = vpc.select_subnets(**_selection(subnets)).subnet_ids
         lifecycle = idle_shutdown(idle_timeout_minutes)["IdleSettings"]
         app_lifecycle = D.AppLifecycleManagementProperty(
             idle_settings=D.IdleSettingsProperty(
@@ -187,7 +205,7 @@ class StudioDomain(Construct):
             auth_mode="IAM",
             app_network_access_type="VpcOnly",
             vpc_id=vpc.vpc_id,
-            subnet_ids=vpc.select_subnets(**_selection(subnets)).subnet_ids,
+            subnet_ids=subnet_ids,
             kms_key_id=encryption_key.key_arn,
             home_efs_file_system_creation="Enabled" if home_file_system else "Disabled",
             domain_settings=D.DomainSettingsProperty(
@@ -216,15 +234,15 @@ class StudioDomain(Construct):
         self.domain_id = self.domain.attr_domain_id
         self.domain_arn = self.domain.attr_domain_arn
         self.domain_url = self.domain.attr_url
-        self._user_profiles: list[sagemaker.CfnUserProfile] = []
         self._managed_profiles: list[str] = []
 
-        self._grant_apps(stack, encryption_key, vpc, canvas_direct_deploy)
+        self._grant_apps(stack, encryption_key, vpc, subnet_ids, canvas_direct_deploy)
         grant_prefix(self.execution_role, artifacts_bucket, canvas_prefix, write=True)
         self._canvas_settings(encryption_key, canvas_direct_deploy, log_retention)
-        self._teardown_function = self._teardown_handler(encryption_key, log_retention)
+        # Only where the domain is destroyed: a retained one keeps its profiles and spaces.
         self._domain_teardown: cdk.CustomResource | None = None
         if removal_policy == cdk.RemovalPolicy.DESTROY:
+            self._teardown_function = self._teardown_handler(encryption_key, log_retention)
             self._domain_teardown = self._teardown("Teardown", None)
 
     # ------------------------------------------------------------------ user profiles
@@ -232,8 +250,10 @@ class StudioDomain(Construct):
     def add_user_profile(
         self, name: str, *, execution_role: iam.IRole | None = None
     ) -> sagemaker.CfnUserProfile:
-        """A user profile (``name``), working in private spaces only. Its apps and spaces
-        are deleted before the profile is (removing it from config deletes its spaces).
+        """A user profile (``name``), working in private spaces only. It follows the
+        domain's removal policy: where the domain is destroyed, its apps and spaces are
+        deleted before the profile is (removing it from config deletes its spaces); where
+        the domain is retained, the profile and its spaces are retained too.
 
         Args:
             execution_role: runs this user's apps and jobs (default: the domain's role).
@@ -241,7 +261,7 @@ class StudioDomain(Construct):
         role = execution_role or self.execution_role
         profile = sagemaker.CfnUserProfile(
             self,
-            f"UserProfile{_pascal(name)}",
+            f"UserProfile{pascal_case(name)}",
             domain_id=self.domain_id,
             user_profile_name=name,
             user_settings=sagemaker.CfnUserProfile.UserSettingsProperty(
@@ -249,11 +269,13 @@ class StudioDomain(Construct):
                 security_groups=[self.security_group.security_group_id],
             ),
         )
-        # A profile is not data (its spaces' volumes are, and go with it on purpose).
-        profile.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
-        teardown = self._teardown(f"UserProfile{_pascal(name)}Teardown", name)
-        teardown.node.add_dependency(profile)
+        # Its private spaces (and their volumes) are users' work: kept with a kept domain.
+        profile.apply_removal_policy(self._removal_policy)
+        # Canvas's settings are in place before anyone's profile exists.
+        profile.node.add_dependency(self._canvas_call)
         if self._domain_teardown is not None:
+            teardown = self._teardown(f"UserProfile{pascal_case(name)}Teardown", name)
+            teardown.node.add_dependency(profile)
             # The domain's teardown runs first: it deletes every app and space at once.
             self._domain_teardown.node.add_dependency(profile)
             self._domain_teardown.node.add_dependency(teardown)
@@ -261,7 +283,6 @@ class StudioDomain(Construct):
             resource = self._domain_teardown.node.default_child
             assert isinstance(resource, cdk.CfnResource)
             resource.add_property_override("ManagedUserProfiles", list(self._managed_profiles))
-        self._user_profiles.append(profile)
         return profile
 
     def grant_sign_in(self, grantee: iam.IGrantable, user_profile_name: str) -> iam.Grant:
@@ -280,29 +301,68 @@ class StudioDomain(Construct):
         )
 
     def _grant_apps(
-        self, stack: cdk.Stack, key: kms.IKey, vpc: ec2.IVpc, direct_deploy: bool
+        self,
+        stack: cdk.Stack,
+        key: kms.IKey,
+        vpc: ec2.IVpc,
+        subnet_ids: list[str],
+        direct_deploy: bool,
     ) -> None:
         """What apps do as the execution role: their own spaces and apps, Canvas's jobs
         and models, logs, metrics, images, the key, and passing the role to those jobs."""
         role = self.execution_role
         grant_sagemaker_basics(role, stack, key, vpc=vpc, log_groups=STUDIO_LOG_GROUPS)
-        key.grant_encrypt_decrypt(role)
+        # The key through S3 (workspace, data) and SageMaker (jobs' volumes) only.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DataKeyThroughS3AndSageMaker",
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": [
+                            f"s3.{stack.region}.amazonaws.com",
+                            f"sagemaker.{stack.region}.amazonaws.com",
+                        ]
+                    }
+                },
+            )
+        )
         own_profile = stack.format_arn(
             service="sagemaker",
             resource="user-profile",
             resource_name="${sagemaker:DomainId}/${sagemaker:UserProfileName}",
         )
         domain_scoped = "${sagemaker:DomainId}/*"
+        canvas_resources = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name=name)
+            for kind in CANVAS_RESOURCE_KINDS
+            for name in CANVAS_NAMES
+        ]
+        # The signed-in profile's own private spaces, and nothing shared.
+        own_private = {
+            "ArnLike": {"sagemaker:OwnerUserProfileArn": own_profile},
+            "StringEquals": {"sagemaker:SpaceSharingType": "Private"},
+        }
         statements = [
             iam.PolicyStatement(
-                sid="ReadTheDomain",
+                sid="DescribeTheDomain",
                 actions=[
                     "sagemaker:DescribeDomain", "sagemaker:DescribeUserProfile",
-                    "sagemaker:DescribeSpace", "sagemaker:DescribeApp",
-                    "sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles",
-                    "sagemaker:ListTags",
+                    "sagemaker:DescribeSpace", "sagemaker:DescribeApp", "sagemaker:ListTags",
                 ],
-                resources=["*"],  # List* have no resource type; Describe* on this domain
+                resources=[
+                    stack.format_arn(service="sagemaker", resource="domain",
+                                     resource_name="${sagemaker:DomainId}"),
+                    *(stack.format_arn(service="sagemaker", resource=kind,
+                                       resource_name=domain_scoped)
+                      for kind in ("user-profile", "space", "app")),
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="ListTheDomain",
+                actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles"],
+                resources=["*"],  # List* have no resource type
             ),
             # Private spaces of the signed-in profile only (no shared spaces).
             iam.PolicyStatement(
@@ -310,20 +370,14 @@ class StudioDomain(Construct):
                 actions=["sagemaker:CreateSpace", "sagemaker:UpdateSpace", "sagemaker:DeleteSpace"],
                 resources=[stack.format_arn(service="sagemaker", resource="space",
                                             resource_name=domain_scoped)],
-                conditions={
-                    "ArnLike": {"sagemaker:OwnerUserProfileArn": own_profile},
-                    "StringEquals": {"sagemaker:SpaceSharingType": "Private"},
-                },
+                conditions=own_private,
             ),
             iam.PolicyStatement(
                 sid="AppsInOwnPrivateSpaces",
                 actions=["sagemaker:CreateApp", "sagemaker:DeleteApp"],
                 resources=[stack.format_arn(service="sagemaker", resource="app",
                                             resource_name=domain_scoped)],
-                conditions={
-                    "ArnLike": {"sagemaker:OwnerUserProfileArn": own_profile},
-                    "StringEquals": {"sagemaker:SpaceSharingType": "Private"},
-                },
+                conditions=own_private,
             ),
             # Profile-level apps (Canvas): the signed-in profile's own.
             iam.PolicyStatement(
@@ -343,26 +397,30 @@ class StudioDomain(Construct):
                 conditions={"Null": {"sagemaker:TaggingAction": "false"}},
             ),
             # Canvas builds models with AutoML and prepares data with Data Wrangler
-            # processing jobs, all named canvas*/Canvas*.
+            # processing jobs, all named canvas*/Canvas*. Created only in the domain's
+            # subnets: a job outside them would have the internet the domain has not.
+            iam.PolicyStatement(
+                sid="CanvasJobsInTheDomainSubnets",
+                actions=list(CANVAS_CREATES_IN_VPC),
+                resources=canvas_resources,
+                conditions={
+                    "Null": {"sagemaker:VpcSubnets": "false"},
+                    "ForAllValues:StringEquals": {"sagemaker:VpcSubnets": subnet_ids},
+                },
+            ),
+            # Transform jobs run in their model's network (created above).
             iam.PolicyStatement(
                 sid="CanvasJobsAndModels",
                 actions=[
-                    "sagemaker:CreateAutoMLJob", "sagemaker:CreateAutoMLJobV2",
                     "sagemaker:DescribeAutoMLJob", "sagemaker:DescribeAutoMLJobV2",
                     "sagemaker:StopAutoMLJob", "sagemaker:ListCandidatesForAutoMLJob",
-                    "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
-                    "sagemaker:StopProcessingJob",
-                    "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
-                    "sagemaker:StopTrainingJob",
+                    "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+                    "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
                     "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
                     "sagemaker:StopTransformJob",
-                    "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:DeleteModel",
+                    "sagemaker:DescribeModel", "sagemaker:DeleteModel",
                 ],
-                resources=[
-                    stack.format_arn(service="sagemaker", resource=kind, resource_name=name)
-                    for kind in CANVAS_RESOURCE_KINDS
-                    for name in CANVAS_NAMES
-                ],
+                resources=canvas_resources,
             ),
             iam.PolicyStatement(
                 sid="ListJobs",
@@ -443,7 +501,7 @@ class StudioDomain(Construct):
             },
         }
         # After the domain, since the call names it.
-        deploy_time_call(
+        self._canvas_call = deploy_time_call(
             self,
             "CanvasSettings",
             resource_type="Custom::CanvasSettings",
@@ -454,21 +512,16 @@ class StudioDomain(Construct):
                 physical_resource_id=cr.PhysicalResourceId.of(f"{self.node.addr}-canvas"),
             ),
             statements=[
+                # The request names no role: no iam:PassRole.
                 iam.PolicyStatement(
                     actions=["sagemaker:UpdateDomain"], resources=[self.domain_arn]
-                ),
-                # UpdateDomain checks that the domain's role may be passed to SageMaker.
-                iam.PolicyStatement(
-                    actions=["iam:PassRole"],
-                    resources=[self.execution_role.role_arn],
-                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
                 ),
             ],
             encryption_key=key,
             log_retention=log_retention,
             purpose="set the Studio domain's Canvas settings",
-            policy_reason="Compensating controls: UpdateDomain on this one domain, and passing "
-            f"its execution role to SageMaker only (stack {stack.stack_name}).",
+            policy_reason="Compensating controls: UpdateDomain on this one domain only "
+            f"(stack {stack.stack_name}).",
         )
 
     def _teardown_handler(
@@ -484,7 +537,6 @@ class StudioDomain(Construct):
             "deletes the domain or a user profile",
         )  # fmt: skip
         log_group.grant_write(role)
-        in_domain = f"{self.domain_id}/*"
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:ListApps", "sagemaker:ListSpaces",
@@ -524,7 +576,7 @@ class StudioDomain(Construct):
                 )
             ],
             role=role,
-            timeout=cdk.Duration.minutes(15),
+            timeout=TEARDOWN_FUNCTION_TIMEOUT,
             memory_size=256,
             log_group=log_group,
             reserved_concurrent_executions=2,
@@ -545,19 +597,13 @@ class StudioDomain(Construct):
         acknowledge(continue_policy.node.default_child, INLINE_POLICY, INLINE_POLICY_REASON)  # type: ignore[arg-type]
         acknowledge_wildcards(
             default_policy_resource(role),
-            f"Compensating controls: deletes only apps, spaces and profiles of "
-            f"this domain ({in_domain}); List* have no resource type; logs only to its own "
+            "Compensating controls: deletes only apps, spaces and profiles of this domain "
+            "(ARNs under its domain ID); List* have no resource type; logs only to its own "
             "log group.",
         )
         handler = function.node.default_child
         handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})  # type: ignore[union-attr]
-        acknowledge(
-            handler,  # type: ignore[arg-type]
-            "AwsSolutions::AwsSolutions-L1",
-            f"{POWERTOOLS_RUNTIME.name}, the newest runtime the pinned Powertools layer is "
-            "published for. Compensating controls: a supported runtime; the handler uses the "
-            "standard library, the runtime's boto3 and Powertools' Logger only.",
-        )
+        acknowledge_powertools_runtime(handler)  # type: ignore[arg-type]
         acknowledge(
             handler,  # type: ignore[arg-type]
             ["NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC",
@@ -599,7 +645,3 @@ def _selection(subnets: ec2.SubnetSelection) -> dict[str, Any]:
         "subnet_group_name": subnets.subnet_group_name,
         "subnets": subnets.subnets,
     }
-
-
-def _pascal(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-"))

@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from mlops.instance_storage import has_instance_storage
+from mlops.names import pascal_case
 from pipeline_steps.steplib import contract
 
 CONTEXT_KEY = "mlops"
@@ -46,11 +47,6 @@ TAG_KEY_PATTERN = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
 TAG_VALUE_PATTERN = re.compile(r"^[\w.:/=+\-@ ]{0,256}$")
 #: Every subnet the stage's VPC gets is a /24, one per Availability Zone.
 SUBNET_PREFIX = 24
-
-
-def pascal_case(name: str) -> str:
-    """Turns a kebab-case config name into the PascalCase used in construct IDs."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
 class ConfigError(ValueError):
@@ -822,6 +818,15 @@ def _studio_problems(name: str, stage: StageConfig) -> list[str]:
         problems.append(
             f"{where}.userProfiles: duplicate names {duplicates}. Fix: one profile per person"
         )
+    ids: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        other = ids.setdefault(pascal_case(name), name)
+        if other != name:
+            problems.append(
+                f"{where}.userProfiles: {other!r} and {name!r} give the same construct ID "
+                f"({pascal_case(name)}). Fix: names that differ in more than hyphens and the "
+                "case of the letter after one"
+            )
     for index, profile in enumerate(studio.user_profiles):
         match = ROLE_ARN_PATTERN.fullmatch(profile.execution_role_arn or "")
         if match and stage.account is not None and match.group(1) != stage.account:

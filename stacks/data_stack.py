@@ -45,6 +45,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: Where offline stores and Athena results live in the feature store bucket.
 OFFLINE_STORE_PREFIX = "offline-store/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
+#: The handoff key of the Studio domain's security group.
+STUDIO_SECURITY_GROUP_KEY = "network/studio-security-group-id"
 
 
 @dataclass(frozen=True)
@@ -380,7 +382,7 @@ class DataStack(cdk.Stack):
         """The Studio domain's security group and the interface endpoints it needs (the
         domain itself is the Studio stack's): here, with the network they belong to."""
         self.studio_security_group = self.network.add_studio_endpoints(
-            jobs=self.network.job_security_group, with_mlflow=stage.mlflow.enabled
+            with_mlflow=stage.mlflow.enabled
         )
         # Canvas imports from the offline stores through Athena.
         if self.offline_store_workgroup is not None and not self.network.has_endpoint("Athena"):
@@ -430,7 +432,7 @@ class DataStack(cdk.Stack):
             )  # fmt: skip
         if self.studio_security_group is not None:
             publish(
-                "network/studio-security-group-id",
+                STUDIO_SECURITY_GROUP_KEY,
                 self.studio_security_group.security_group_id,
                 description="Security group of the Studio domain's apps",
             )
@@ -560,11 +562,11 @@ class StageResources:
     @functools.cached_property
     def studio_security_group(self) -> ec2.ISecurityGroup | None:
         """The Studio domain's apps' group; None when the stage has no domain."""
-        if not self._data.handoff.has("network/studio-security-group-id"):
+        if not self._data.handoff.has(STUDIO_SECURITY_GROUP_KEY):
             return None
         return ec2.SecurityGroup.from_security_group_id(
             self._holder, "StudioSecurityGroup",
-            self._read("network/studio-security-group-id"), mutable=False,
+            self._read(STUDIO_SECURITY_GROUP_KEY), mutable=False,
         )  # fmt: skip
 
     @functools.cached_property

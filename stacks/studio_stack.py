@@ -22,6 +22,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.s3_grants import grant_prefix
 from constructs.studio_domain import StudioDomain
 from mlops import serving_record
 from mlops.config import StageConfig, pascal_case
@@ -85,7 +86,13 @@ class StudioStack(cdk.Stack):
         # What users prepare data from, and where their work goes: one pattern per kind
         # of resource of the stage (its groups are all named <stage>-...), so the role's
         # policy does not grow with the models.
-        shared.raw_data_bucket.grant_read(role)
+        # Raw data: read, anywhere in the bucket; its key only through S3.
+        grant_prefix(role, shared.raw_data_bucket, "")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation"], resources=[shared.raw_data_bucket.bucket_arn]
+            )
+        )
         group_prefix = serving_record.group_prefix(stage_name)
         grant_read_versions(role, self, group_prefix)
         grant_register_versions(role, self, group_prefix)

@@ -388,7 +388,8 @@ def settle(
     Args:
         sagemaker: A SageMaker client.
         phase: What to delete.
-        out_of_time: Whether to stop waiting (checked before each sleep).
+        out_of_time: Whether to stop (checked before each sleep, and before each delete
+            but a round's first: one call may take tens of seconds).
         sleep: Waits that many seconds.
         poll_seconds: The time between two listings.
 
@@ -401,10 +402,18 @@ def settle(
     tried: set[tuple[tuple[str, str], ...]] = set()
     while True:
         items = phase.list_items()
+        deleted_now = 0
         for item in items:
             fresh = item.status not in phase.not_deleted and item.key not in tried
-            if fresh and delete(sagemaker, phase, item):
+            if not fresh:
+                continue
+            # Each round deletes at least one item; after that, a delete (which may take
+            # tens of seconds) starts only while time is left.
+            if deleted_now and out_of_time():
+                break
+            if delete(sagemaker, phase, item):
                 tried.add(item.key)
+            deleted_now += 1
         left = [item.describe() for item in items if item.status not in phase.gone]
         if not left:
             logger.info(f"no {phase.kind} left")

@@ -111,12 +111,12 @@ def test_a_retained_stage_keeps_its_domain_and_its_home_volume(retained: dict[st
     assert domain["Properties"]["DefaultUserSettings"]["AutoMountHomeEFS"] == "Enabled"
     lifecycle = domain["Properties"]["DefaultUserSettings"]["JupyterLabAppSettings"]
     assert lifecycle["AppLifecycleManagement"]["IdleSettings"]["IdleTimeoutInMinutes"] == 120
-    # Retained: no domain-wide teardown (its spaces stay with it); profiles still have one.
-    teardowns = resources_of(retained["staging/Studio"], "Custom::StudioTeardown")
-    assert sorted(t["Properties"].get("UserProfileName", "*") for t in teardowns.values()) == [
-        "ana",
-        "ben",
-    ]
+    # Retained: the profiles and their spaces too (users' work), so nothing tears down.
+    assert resources_of(retained["staging/Studio"], "Custom::StudioTeardown") == {}
+    functions = resources_of(retained["staging/Studio"], "AWS::Lambda::Function").values()
+    assert not [f for f in functions if f["Properties"].get("Runtime") == "python3.13"]
+    profiles = resources_of(retained["staging/Studio"], "AWS::SageMaker::UserProfile")
+    assert {p["DeletionPolicy"] for p in profiles.values()} == {"Retain"}
 
 
 def test_user_profiles_come_from_config(
@@ -157,6 +157,25 @@ def test_teardown_runs_before_the_domain_and_profiles_are_deleted(
     ]  # fmt: skip
     assert "AWSLambdaPowertoolsPythonV3-python313" in json.dumps(handler["Properties"]["Layers"])
     assert handler["Properties"]["Timeout"] == 900
+    # It may continue itself (invoke its own ARN), and the teardowns wait for that policy.
+    handler_key = next(k for k, f in resources_of(template, "AWS::Lambda::Function").items()
+                       if f is handler)  # fmt: skip
+    (cont_key, cont) = next(
+        (k, p) for k, p in resources_of(template, "AWS::IAM::Policy").items()
+        if "TeardownContinuePolicy" in k
+    )  # fmt: skip
+    assert cont["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Action": "lambda:InvokeFunction", "Effect": "Allow",
+         "Resource": {"Fn::GetAtt": [handler_key, "Arn"]}}
+    ]  # fmt: skip
+    for teardown in teardowns.values():
+        assert cont_key in teardown["DependsOn"]
+    # Canvas's settings are in place before the profile is created.
+    (canvas_key,) = resources_of(template, "Custom::CanvasSettings")
+    assert (
+        canvas_key
+        in resources_of(template, "AWS::SageMaker::UserProfile")[profile_key]["DependsOn"]
+    )
 
 
 def test_canvas_settings_are_set_through_update_domain(templates: dict[str, Any]) -> None:
@@ -171,22 +190,21 @@ def test_canvas_settings_are_set_through_update_domain(templates: dict[str, Any]
     assert workspace["S3KmsKeyId"] == "TOKEN"
     assert settings["ModelRegisterSettings"] == {"Status": "ENABLED"}
     assert settings["DirectDeploySettings"] == {"Status": "ENABLED"}  # dev
+    # The template's request, its tokens given well-formed values, is a valid UpdateDomain.
+    request = json.loads(
+        json.dumps(create["parameters"])
+        .replace('"s3://TOKEN/canvas/"', '"s3://bucket/canvas/"')
+        .replace('"TOKEN"', '"d-abcdefghijkl"')
+    )
     model = botocore.session.get_session().get_service_model("sagemaker")
-    request = {
-        "DomainId": "d-abcdefghijkl",
-        "DefaultUserSettings": {
-            "CanvasAppSettings": canvas_app_settings(
-                artifacts_uri="s3://bucket/canvas/",
-                key_arn="arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-                direct_deploy=False,
-            )
-        },
-    }
     report = ParamValidator().validate(request, model.operation_model("UpdateDomain").input_shape)
     assert not report.has_errors(), report.generate_report()
-    assert request["DefaultUserSettings"]["CanvasAppSettings"] == {
-        **settings, "DirectDeploySettings": {"Status": "DISABLED"},
-        "WorkspaceSettings": request["DefaultUserSettings"]["CanvasAppSettings"]["WorkspaceSettings"],
+    # ... and the function that builds it gives every other stage the same, deploy off.
+    assert canvas_app_settings(
+        artifacts_uri="s3://bucket/canvas/", key_arn="d-abcdefghijkl", direct_deploy=False
+    ) == {
+        **request["DefaultUserSettings"]["CanvasAppSettings"],
+        "DirectDeploySettings": {"Status": "DISABLED"},
     }  # fmt: skip
 
 
@@ -243,7 +261,7 @@ def test_the_execution_role_is_least_privilege(templates: dict[str, Any]) -> Non
         for s in register
     )
     assert "model-package-group/dev-*" in json.dumps(register)
-    canvas = next(s for s in statements if s.get("Sid") == "CanvasJobsAndModels")
+    canvas = next(s for s in statements if s.get("Sid") == "CanvasJobsInTheDomainSubnets")
     names = {_joined(r).rsplit("/", 1)[1] for r in canvas["Resource"]}
     assert names == set(CANVAS_NAMES)
     (passing,) = [s for s in statements if s["Action"] == "iam:PassRole"]
@@ -252,9 +270,20 @@ def test_the_execution_role_is_least_privilege(templates: dict[str, Any]) -> Non
     }
     # The workspace prefix, read and write; raw data read only.
     assert "/canvas/*" in text
-    raw_writes = [s for s in statements if "RawData" in json.dumps(s["Resource"])
-                  and "s3:PutObject" in json.dumps(s["Action"])]  # fmt: skip
-    assert raw_writes == []
+    raw = [s for s in statements if "rawdatabucketarn" in json.dumps(s["Resource"])]
+    assert raw, "the raw-data bucket's grant"
+    assert not [s for s in raw if "s3:PutObject" in json.dumps(s["Action"])]
+    # Canvas's jobs only in the domain's subnets; the key only through S3 and SageMaker.
+    in_vpc = next(s for s in statements if s.get("Sid") == "CanvasJobsInTheDomainSubnets")
+    assert in_vpc["Condition"]["Null"] == {"sagemaker:VpcSubnets": "false"}
+    assert "networkjobsubnetids" in json.dumps(
+        in_vpc["Condition"]["ForAllValues:StringEquals"]["sagemaker:VpcSubnets"]
+    )
+    creates = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list)
+               else [s["Action"]]) if a.startswith("sagemaker:Create") and "Job" in a}  # fmt: skip
+    assert creates - set(in_vpc["Action"]) == {"sagemaker:CreateTransformJob"}
+    keys = [s for s in statements if "kms:Decrypt" in json.dumps(s["Action"])]
+    assert keys and all("kms:ViaService" in json.dumps(s.get("Condition", {})) for s in keys)
 
 
 def test_the_domain_policy_does_not_grow_with_models(synth: Any, tmp_path: Path) -> None:
@@ -280,14 +309,14 @@ def test_the_vpc_has_the_endpoints_a_vpc_only_domain_needs(templates: dict[str, 
     template = templates["dev/Data"]
     endpoints = resources_of(template, "AWS::EC2::VPCEndpoint")
     services = {_joined(e["Properties"]["ServiceName"]) for e in endpoints.values()}
-    for service in ("sagemaker.api", "sagemaker.runtime", "studio", "sts", "logs", "monitoring",
+    assert not any(s.endswith(".studio") for s in services)
+    for service in ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "monitoring",
                     "ecr.api", "ecr.dkr", "glue", "kms", "experiments", "athena",
                     "featurestore-runtime"):  # fmt: skip
         assert any(s.endswith(f".{service}") for s in services), service
     groups = resources_of(template, "AWS::EC2::SecurityGroup")
     shared = next(k for k in groups if "StudioEndpointSecurityGroup" in k)
     studio = next(k for k in groups if "NetworkStudioSecurityGroup" in k)
-    jobs = next(k for k in groups if "JobSecurityGroup" in k)
     for endpoint in endpoints.values():
         props = endpoint["Properties"]
         if props["VpcEndpointType"] != "Interface":
@@ -302,9 +331,7 @@ def test_the_vpc_has_the_endpoints_a_vpc_only_domain_needs(templates: dict[str, 
         i["Properties"] for i in resources_of(template, "AWS::EC2::SecurityGroupIngress").values()
         if i["Properties"]["GroupId"] == {"Fn::GetAtt": [shared, "GroupId"]}
     ]  # fmt: skip
-    assert sorted(i["SourceSecurityGroupId"]["Fn::GetAtt"][0] for i in ingress) == sorted(
-        [studio, jobs]
-    )
+    assert [i["SourceSecurityGroupId"]["Fn::GetAtt"][0] for i in ingress] == [studio]
     assert {(i["IpProtocol"], i["FromPort"], i["ToPort"]) for i in ingress} == {("tcp", 443, 443)}
     egress = json.dumps(groups[studio]["Properties"].get("SecurityGroupEgress", [])) + json.dumps(
         [e for e in resources_of(template, "AWS::EC2::SecurityGroupEgress").values()
@@ -342,6 +369,8 @@ def test_studio_templates_are_cfn_lint_clean(
         ({"userProfiles": [{"name": "ana",
                             "executionRoleArn": "arn:aws:iam::999999999999:role/x"}]},
          "studio.userProfiles[0:ana].executionRoleArn", "the stage's account is 111111111111"),
+        ({"userProfiles": [{"name": "ana-b"}, {"name": "anaB"}]}, "studio.userProfiles",
+         "give the same construct ID (AnaB)"),
         ({"idleTimeoutMinutes": 30}, "studio.idleTimeoutMinutes", "greater than or equal to 60"),
         ({"canvas": {}}, "studio.canvas", "Extra inputs"),
     ],
@@ -356,3 +385,44 @@ def test_a_bad_studio_config_is_rejected_naming_the_field(
         parse_config(config, project_root=ROOT)
     (problem,) = [p for p in error.value.problems if p.startswith(f"stages.dev.{field}")]
     assert message in problem
+
+
+def test_the_construct_composes_in_a_bare_stack() -> None:
+    """StudioDomain takes CDK types only; grant_sign_in lets one person open their own
+    profile, nothing else."""
+    import aws_cdk as cdk
+    from aws_cdk import assertions
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
+
+    from constructs.studio_domain import StudioDomain
+
+    stack = cdk.Stack(cdk.App(), "Bare", env=cdk.Environment(account="111111111111",
+                                                              region="eu-west-1"))  # fmt: skip
+    vpc = ec2.Vpc(stack, "Vpc", nat_gateways=0, subnet_configuration=[
+        ec2.SubnetConfiguration(name="Apps", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+    ])  # fmt: skip
+    domain = StudioDomain(
+        stack, "Studio", domain_name="bare", vpc=vpc,
+        subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+        security_group=ec2.SecurityGroup(stack, "Apps", vpc=vpc),
+        encryption_key=kms.Key(stack, "Key"), artifacts_bucket=s3.Bucket(stack, "Artifacts"),
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+    )  # fmt: skip
+    domain.add_user_profile("ana")
+    person = iam.User(stack, "Ana")
+    domain.grant_sign_in(person, "ana")
+    template = assertions.Template.from_stack(stack)
+    template.resource_count_is("AWS::SageMaker::UserProfile", 1)
+    template.has_resource_properties("AWS::IAM::Policy", {
+        "Users": [{"Ref": assertions.Match.string_like_regexp("^Ana")}],
+        "PolicyDocument": {"Statement": [{
+            "Action": "sagemaker:CreatePresignedDomainUrl", "Effect": "Allow",
+            "Resource": {"Fn::Join": ["", assertions.Match.array_with([
+                {"Fn::GetAtt": [assertions.Match.string_like_regexp("^Studio"), "DomainId"]},
+                "/ana",
+            ])]},
+        }]},
+    })  # fmt: skip

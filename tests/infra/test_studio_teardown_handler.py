@@ -663,3 +663,44 @@ def test_the_handler_imports_nothing_of_the_project() -> None:
         elif isinstance(node, ast.ImportFrom):
             modules.add((node.module or "").split(".")[0])
     assert modules - allowed <= set(sys.stdlib_module_names), modules - allowed
+
+
+def test_time_is_checked_before_each_delete_not_only_before_sleeping() -> None:
+    """One delete may take tens of seconds: when time runs out in the middle of a listing,
+    the round's first delete is made and the rest is left for the next invocation instead
+    of overrunning Lambda's time-out."""
+    calls: list[str] = []
+
+    class Client:
+        def delete_app(self, **params: str) -> None:
+            calls.append(params["AppName"])
+
+    items = [
+        studio.Item("app", name, "InService", (("DomainId", DOMAIN), ("AppName", name)))
+        for name in ("one", "two", "three")
+    ]
+    phase = studio.Phase(
+        kind="app", operation="delete_app", list_items=lambda: items,
+        not_deleted=frozenset({"Deleted", "Deleting"}), gone=frozenset({"Deleted", "Failed"}),
+    )  # fmt: skip
+    budget = iter([True])
+    left = studio.settle(
+        Client(), phase, out_of_time=lambda: next(budget, True), sleep=lambda _: None
+    )
+    assert calls == ["one"]
+    assert left == ["app one (InService)", "app two (InService)", "app three (InService)"]
+
+
+def test_the_handler_budget_fits_the_construct_time_outs() -> None:
+    """The construct's time-outs and the handler's budget are one arrangement: the handler
+    hands over before Lambda stops it, and answers before CloudFormation gives up."""
+    from constructs.studio_domain import TEARDOWN_FUNCTION_TIMEOUT, TEARDOWN_SERVICE_TIMEOUT
+
+    function_seconds = TEARDOWN_FUNCTION_TIMEOUT.to_seconds()
+    assert studio.MARGIN_SECONDS + studio.POLL_SECONDS < function_seconds
+    # The budget is checked within an invocation too: past it, at most one call and the
+    # answer (within the margin) remain.
+    assert studio.BUDGET_SECONDS + studio.MARGIN_SECONDS < TEARDOWN_SERVICE_TIMEOUT.to_seconds()
+    assert (
+        studio.MAX_INVOCATIONS * (function_seconds - studio.MARGIN_SECONDS) >= studio.BUDGET_SECONDS
+    )
