@@ -697,10 +697,10 @@ def test_the_handler_budget_fits_the_construct_time_outs() -> None:
     from constructs.studio_domain import TEARDOWN_FUNCTION_TIMEOUT, TEARDOWN_SERVICE_TIMEOUT
 
     function_seconds = TEARDOWN_FUNCTION_TIMEOUT.to_seconds()
-    assert studio.MARGIN_SECONDS + studio.POLL_SECONDS < function_seconds
+    assert function_seconds > studio.MARGIN_SECONDS + studio.POLL_SECONDS
     # The budget is checked within an invocation too: past it, at most one call and the
     # answer (within the margin) remain.
-    assert studio.BUDGET_SECONDS + studio.MARGIN_SECONDS < TEARDOWN_SERVICE_TIMEOUT.to_seconds()
+    assert TEARDOWN_SERVICE_TIMEOUT.to_seconds() > studio.BUDGET_SECONDS + studio.MARGIN_SECONDS
     assert (
         studio.MAX_INVOCATIONS * (function_seconds - studio.MARGIN_SECONDS) >= studio.BUDGET_SECONDS
     )
