@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import re
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import aws_cdk as cdk
@@ -89,3 +92,16 @@ def ssm_parameter_of(template: dict[str, Any], value: Any) -> str | None:
     if not str(parameter.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
         return None
     return parameter.get("Default")
+
+
+def load_handler(name: str) -> ModuleType:
+    """``handlers/<name>/index.py`` as a module (registered in ``sys.modules``, which
+    dataclasses look their module up in), without putting ``handlers/`` on the path."""
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_index", ROOT / "handlers" / name / "index.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

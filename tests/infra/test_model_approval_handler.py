@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import datetime
-import importlib.util
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from cdk_helpers import ROOT
+from cdk_helpers import ROOT, load_handler
 
 from mlops.serving_record import (
     APPROVED,
@@ -39,10 +38,7 @@ from mlops.serving_record import (
 )
 
 HANDLER = ROOT / "handlers" / "model_approval" / "index.py"
-_spec = importlib.util.spec_from_file_location("model_approval_index", HANDLER)
-approval = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-sys.modules[_spec.name] = approval  # type: ignore[union-attr]  # dataclasses look it up there
-_spec.loader.exec_module(approval)  # type: ignore[union-attr]
+approval = load_handler("model_approval")
 
 ACCOUNT = "111122223333"
 #: The release account's bus: another account and another region than the function's.

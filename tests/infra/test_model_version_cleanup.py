@@ -6,20 +6,15 @@ template test checks it is wired in destroy stages only, deleted before the grou
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, resources_of
+from cdk_helpers import load_handler, resources_of
 
-_spec = importlib.util.spec_from_file_location(
-    "model_package_cleanup", ROOT / "handlers" / "model_package_cleanup" / "index.py"
-)
-cleanup = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cleanup)  # type: ignore[union-attr]
+cleanup = load_handler("model_package_cleanup")
 
 EVENT = {
     "StackId": "arn:aws:cloudformation:us-east-1:111122223333:stack/dev-Data/x",

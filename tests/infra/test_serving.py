@@ -3,7 +3,6 @@ autoscaling, serverless in dev, the bootstrap path, version records, alarms."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, mlops_config
+from cdk_helpers import ROOT, load_handler, mlops_config
 
 from constructs.endpoint import Deployment, ModelEndpoint
 from constructs.model_registry import ModelPackageGroup
@@ -332,11 +331,7 @@ def test_the_command_deploys_the_serving_stack_after_recording() -> None:
 
 
 def _handler() -> Any:
-    path = ROOT / "handlers" / "serving_records" / "index.py"
-    spec = importlib.util.spec_from_file_location("serving_records_index", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_handler("serving_records")
 
 
 def _event(kind: str, names: list[str], delete: str = "false") -> dict:

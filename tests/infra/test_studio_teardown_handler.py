@@ -10,7 +10,6 @@ so is the opener of CloudFormation's response URL.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import sys
 import urllib.request
@@ -23,13 +22,10 @@ import boto3
 import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
-from cdk_helpers import ROOT
+from cdk_helpers import ROOT, load_handler
 
 HANDLER = ROOT / "handlers" / "studio_teardown" / "index.py"
-_spec = importlib.util.spec_from_file_location("studio_teardown_index", HANDLER)
-studio = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-sys.modules[_spec.name] = studio  # type: ignore[union-attr]  # dataclasses look it up there
-_spec.loader.exec_module(studio)  # type: ignore[union-attr]
+studio = load_handler("studio_teardown")
 
 ACCOUNT = "111122223333"
 DOMAIN = "d-abc123def456"
