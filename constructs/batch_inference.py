@@ -30,6 +30,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.network import selected_subnet_ids
 from constructs.pipeline_base import SageMakerPipeline
 from constructs.s3_grants import grant_prefix
 from constructs.sagemaker_grants import model_role, sagemaker_role
@@ -129,11 +130,7 @@ class BatchInferencePipeline(SageMakerPipeline):
             )
         )
         encryption_key.grant(self.role, "kms:CreateGrant", "kms:DescribeKey")
-        subnets = vpc.select_subnets(
-            subnet_type=vpc_subnets.subnet_type,
-            subnets=vpc_subnets.subnets,
-            subnet_group_name=vpc_subnets.subnet_group_name,
-        ).subnet_ids
+        subnets = selected_subnet_ids(vpc, vpc_subnets)
         definition = transform_definition(
             role_arn=self.model_role.role_arn,
             model_package_arn=model_package_arn,

@@ -41,6 +41,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.network import selected_subnet_ids
 from constructs.s3_grants import grant_prefix
 from constructs.sagemaker_grants import endpoint_log_groups, model_role
 from constructs.sdk_call import deploy_time_call
@@ -377,12 +378,7 @@ class ModelEndpoint(cdk.Resource):
     ) -> sagemaker.CfnModel.VpcConfigProperty | None:
         if vpc is None:
             return None
-        selection = subnets or ec2.SubnetSelection()
-        subnet_ids = vpc.select_subnets(
-            subnet_type=selection.subnet_type,
-            subnets=selection.subnets,
-            subnet_group_name=selection.subnet_group_name,
-        ).subnet_ids
+        subnet_ids = selected_subnet_ids(vpc, subnets)
         return sagemaker.CfnModel.VpcConfigProperty(
             security_group_ids=[g.security_group_id for g in groups], subnets=subnet_ids
         )

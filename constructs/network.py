@@ -33,6 +33,18 @@ JOB_PEER_PORTS = (
 )
 
 
+def selected_subnet_ids(vpc: ec2.IVpc, selection: ec2.SubnetSelection | None = None) -> list[str]:
+    """The IDs of ``vpc``'s subnets that ``selection`` picks (default: its private ones)."""
+    chosen = selection or ec2.SubnetSelection()
+    return vpc.select_subnets(
+        subnet_type=chosen.subnet_type,
+        subnets=chosen.subnets,
+        subnet_group_name=chosen.subnet_group_name,
+        availability_zones=chosen.availability_zones,
+        one_per_az=chosen.one_per_az,
+    ).subnet_ids
+
+
 @dataclass(frozen=True)
 class StudioEndpoint:
     """An interface endpoint a VPC-only Studio domain with Canvas needs, and why.

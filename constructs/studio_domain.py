@@ -52,6 +52,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.network import selected_subnet_ids
 from constructs.s3_grants import grant_prefix
 from constructs.sagemaker_grants import grant_sagemaker_basics, sagemaker_role
 from constructs.sdk_call import deploy_time_call
@@ -184,7 +185,7 @@ class StudioDomain(Construct):
             )
         )
         D = sagemaker.CfnDomain
-        subnet_ids = vpc.select_subnets(**_selection(subnets)).subnet_ids
+        subnet_ids = selected_subnet_ids(vpc, subnets)
         lifecycle = idle_shutdown(idle_timeout_minutes)["IdleSettings"]
         app_lifecycle = D.AppLifecycleManagementProperty(
             idle_settings=D.IdleSettingsProperty(
@@ -637,11 +638,3 @@ class StudioDomain(Construct):
         # After the domain (its properties name it) and the handler's permissions.
         resource.node.add_dependency(*self._teardown_dependencies)
         return resource
-
-
-def _selection(subnets: ec2.SubnetSelection) -> dict[str, Any]:
-    return {
-        "subnet_type": subnets.subnet_type,
-        "subnet_group_name": subnets.subnet_group_name,
-        "subnets": subnets.subnets,
-    }

@@ -42,6 +42,7 @@ from constructs.nag import (
     acknowledge_wildcards,
     default_policy_resource,
 )
+from constructs.network import selected_subnet_ids
 from constructs.pipeline_base import SageMakerPipeline
 from constructs.s3_grants import grant_objects_read, grant_prefix
 from constructs.sagemaker_grants import (
@@ -181,14 +182,7 @@ class TrainingPipeline(SageMakerPipeline):
             )
         subnet_ids: list[str] = []
         if vpc is not None:
-            selection = vpc_subnets or ec2.SubnetSelection()
-            subnet_ids = vpc.select_subnets(
-                subnet_type=selection.subnet_type,
-                subnets=selection.subnets,
-                subnet_group_name=selection.subnet_group_name,
-                availability_zones=selection.availability_zones,
-                one_per_az=selection.one_per_az,
-            ).subnet_ids
+            subnet_ids = selected_subnet_ids(vpc, vpc_subnets)
         groups = list(security_groups)
         max_runtime = max_runtime or cdk.Duration.hours(1)
         trains_offline = offline_store_workgroup is not None

@@ -8,12 +8,10 @@ construct sets, from mlops/serving_record.py.
 
 from __future__ import annotations
 
-import ast
 import datetime
 import json
 import logging
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +20,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, load_handler
+from cdk_helpers import ROOT, load_handler, third_party_imports
 
 from mlops.serving_record import (
     APPROVED,
@@ -930,12 +928,5 @@ def test_the_decision_is_a_pure_function(env: pytest.MonkeyPatch) -> None:
 
 def test_the_handler_imports_nothing_of_the_project() -> None:
     """The Lambda package is the file alone: the stdlib, boto3/botocore and Powertools."""
-    allowed = {"boto3", "botocore", "aws_lambda_powertools", "__future__"}
-    modules = set()
-    for node in ast.walk(ast.parse(HANDLER.read_text())):
-        if isinstance(node, ast.Import):
-            modules |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            modules.add((node.module or "").split(".")[0])
-    assert modules - allowed <= set(sys.stdlib_module_names), modules - allowed
+    assert third_party_imports(HANDLER) <= {"boto3", "botocore", "aws_lambda_powertools"}
     assert approval.APPROVED == APPROVED and approval.REJECTED == REJECTED

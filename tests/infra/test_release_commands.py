@@ -945,6 +945,21 @@ def test_a_source_version_that_is_not_approved_is_refused(
     assert aws.operations("prod") == []
 
 
+def _promote_until_the_artifacts_are_checked(aws: Aws, package: dict[str, Any]) -> int:
+    """``mlops promote`` of ``package`` (staging's approved version) into an empty prod,
+    answered up to the artifacts' check; its exit code."""
+    aws.assume("staging")
+    aws.assume("prod")
+    staging, prod = aws.roles["staging"], aws.roles["prod"]
+    staging.parameter(record("staging"), SOURCE_ARN)
+    staging.describe(package)
+    prod.versions(f"prod-{MODEL}", [])
+    prod.parameter(record("prod"), "none")
+    staging.bucket()
+    prod.bucket()
+    return promote(aws)
+
+
 @pytest.mark.parametrize(
     ("where", "uri"),
     [
@@ -960,17 +975,7 @@ def test_a_uri_outside_the_source_bucket_is_refused_before_any_copy_or_create(
         package["InferenceSpecification"]["Containers"][1]["ModelDataUrl"] = uri
     else:
         package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"] = uri
-    aws.assume("staging")
-    aws.assume("prod")
-    staging, prod = aws.roles["staging"], aws.roles["prod"]
-    staging.parameter(record("staging"), SOURCE_ARN)
-    staging.describe(package)
-    prod.versions(f"prod-{MODEL}", [])
-    prod.parameter(record("prod"), "none")
-    staging.bucket()
-    prod.bucket()
-
-    assert promote(aws) == 2
+    assert _promote_until_the_artifacts_are_checked(aws, package) == 2
 
     err = capsys.readouterr().err
     assert f"{where} is {uri}, outside the source stage's artifacts bucket" in err
@@ -1002,17 +1007,7 @@ def test_an_artifact_outside_the_registered_model_keys_is_refused_before_any_cop
     package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"] = (
         f"s3://{BUCKETS['staging']}/{keys['baseline']}"
     )
-    aws.assume("staging")
-    aws.assume("prod")
-    staging, prod = aws.roles["staging"], aws.roles["prod"]
-    staging.parameter(record("staging"), SOURCE_ARN)
-    staging.describe(package)
-    prod.versions(f"prod-{MODEL}", [])
-    prod.parameter(record("prod"), "none")
-    staging.bucket()
-    prod.bucket()
-
-    assert promote(aws) == 2
+    assert _promote_until_the_artifacts_are_checked(aws, package) == 2
 
     err = capsys.readouterr().err
     assert (

@@ -9,9 +9,7 @@ so is the opener of CloudFormation's response URL.
 
 from __future__ import annotations
 
-import ast
 import json
-import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +20,7 @@ import boto3
 import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, load_handler
+from cdk_helpers import ROOT, load_handler, third_party_imports
 
 HANDLER = ROOT / "handlers" / "studio_teardown" / "index.py"
 studio = load_handler("studio_teardown")
@@ -651,14 +649,7 @@ def test_stubbed_calls_are_checked_against_botocores_shapes(aws: Aws) -> None:
 
 def test_the_handler_imports_nothing_of_the_project() -> None:
     """The Lambda package is the file alone: the stdlib, boto3/botocore and Powertools."""
-    allowed = {"boto3", "botocore", "aws_lambda_powertools", "__future__"}
-    modules = set()
-    for node in ast.walk(ast.parse(HANDLER.read_text())):
-        if isinstance(node, ast.Import):
-            modules |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            modules.add((node.module or "").split(".")[0])
-    assert modules - allowed <= set(sys.stdlib_module_names), modules - allowed
+    assert third_party_imports(HANDLER) <= {"boto3", "botocore", "aws_lambda_powertools"}
 
 
 def test_time_is_checked_before_each_delete_not_only_before_sleeping() -> None:
