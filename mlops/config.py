@@ -354,6 +354,65 @@ class StudioConfig(_Model):
         return stage_name == STUDIO_DEFAULT_STAGE
 
 
+#: What Model Monitor's model quality can check of the endpoints' output: one probability
+#: (binary) or one value (regression) per row. Multiclass endpoints return probability
+#: vectors, and Model Monitor needs the predicted label.
+MODEL_MONITOR_PROBLEM_TYPES = (contract.BINARY, contract.REGRESSION)
+#: The most frequent cadence of each engine, in minutes. A scheduled run starts up to three
+#: jobs of a few minutes each, so runs closer than 15 minutes would overlap; Model Monitor
+#: schedules are hourly cron expressions at the most.
+MIN_CADENCE_MINUTES = {"scheduled": 15, "model_monitor": 60}
+#: CloudWatch's evaluation range of an alarm (period x periods): one day for a period
+#: under an hour, seven days otherwise (PutMetricAlarm).
+ALARM_RANGE_SECONDS = {"under_an_hour": 86_400, "hourly": 604_800}
+GROUND_TRUTH_PREFIX_PATTERN = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)+$")
+
+
+class RetrainSettings(_Model):
+    """Retraining when drift is sustained: drift in ``driftWindows`` of the last
+    ``ofLastWindows`` monitoring windows starts the model's training pipeline, unless a run
+    of it is in progress or ``maxPerDay`` drift retrains started today (UTC)."""
+
+    enabled: bool = True
+    drift_windows: int = Field(default=3, ge=1, le=100)
+    of_last_windows: int = Field(default=4, ge=1, le=100)
+    max_per_day: int = Field(default=1, ge=1, le=24)
+
+
+class MonitoringConfig(_Model):
+    """Drift and model-quality checks of what a stage serves, with alarms and retraining.
+
+    ``engine``: ``scheduled`` (default) runs the project's checks on the endpoint's data
+    capture and on batch transform capture; ``model_monitor`` adds SageMaker Model Monitor
+    data-quality and model-quality schedules per endpoint (closed to new AWS customers), and
+    batch drift stays on the scheduled checks.
+    """
+
+    enabled: bool = True
+    engine: Literal["scheduled", "model_monitor"] = "scheduled"
+    #: How often a check runs; each run checks the window since the previous one.
+    cadence_minutes: int = Field(default=60, ge=1, le=1440)
+    #: Checks of batch transform capture (the batch inference pipeline's), on the cadence.
+    batch: bool = True
+    #: Ground-truth labels for model quality: ``<prefix><model>/yyyy/mm/dd/hh/*.jsonl`` in
+    #: the raw-data bucket, in Model Monitor's ground-truth format.
+    ground_truth_prefix: str = "ground-truth/"
+    #: How long after a prediction its label arrives: model quality checks the predictions
+    #: of the window that ended this long ago, with the labels dropped since.
+    ground_truth_delay_minutes: int = Field(default=0, ge=0, le=10_080)
+    retrain: RetrainSettings = RetrainSettings()
+
+    @field_validator("ground_truth_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not GROUND_TRUTH_PREFIX_PATTERN.fullmatch(value):
+            raise ValueError(
+                f'{value!r} is not an S3 key prefix of folders. Fix: e.g. "ground-truth/" '
+                "(letters, digits and !_.*'()- in each folder, ending with /)"
+            )
+        return value
+
+
 class StageConfig(_Model):
     """One deployment environment: where it goes and how it behaves."""
 
@@ -372,6 +431,7 @@ class StageConfig(_Model):
     batch: BatchSettings = BatchSettings()
     mlflow: MlflowSettings = MlflowSettings()
     studio: StudioConfig = StudioConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     #: Create SageMaker's job log groups (/aws/sagemaker/ProcessingJobs, /TrainingJobs)
     #: with the stage's key and retention. They are one per account and region: default
     #: true for a stage with its own ``account``, false otherwise.
@@ -742,6 +802,7 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
     for name, stage in config.stages.items():
         problems += _network_problems(name, stage)
         problems += _studio_problems(name, stage)
+        problems += _monitoring_problems(name, stage, config.models)
         problems += _endpoint_problems(f"stages.{name}.endpoint", stage.endpoint)
         pipeline = stage.pipeline
         wait = pipeline.max_wait_seconds
@@ -799,6 +860,73 @@ def _cross_checks(config: PlatformConfig) -> list[str]:
             )
     if config.release is not None:
         problems += _release_problems(config, config.release)
+    return problems
+
+
+def _monitoring_problems(
+    name: str, stage: StageConfig, models: tuple[ModelConfig, ...]
+) -> list[str]:
+    """A stage's monitoring: a cadence the engine allows, N of M windows CloudWatch can
+    evaluate, something to monitor, and Model Monitor only where it can monitor."""
+    monitoring = stage.monitoring
+    if not monitoring.enabled:
+        return []
+    where = f"stages.{name}.monitoring"
+    problems: list[str] = []
+    cadence, engine = monitoring.cadence_minutes, monitoring.engine
+    lowest = MIN_CADENCE_MINUTES[engine]
+    if cadence < lowest:
+        problems.append(
+            f"{where}.cadenceMinutes: got {cadence}: the {engine} engine runs at most every "
+            f"{lowest} minutes. Fix: set cadenceMinutes to {lowest} or more"
+        )
+    elif engine == "model_monitor" and (cadence % 60 or 24 % (cadence // 60)):
+        problems.append(
+            f"{where}.cadenceMinutes: got {cadence}: Model Monitor schedules run every N "
+            "hours, N dividing 24. Fix: one of 60, 120, 180, 240, 360, 480, 720, 1440"
+        )
+    elif engine == "scheduled" and cadence % 15:
+        problems.append(
+            f"{where}.cadenceMinutes: got {cadence}: the scheduled engine runs on 15-minute "
+            f"steps. Fix: e.g. {max(15, cadence - cadence % 15)}"
+        )
+    retrain = monitoring.retrain
+    if retrain.drift_windows > retrain.of_last_windows:
+        problems.append(
+            f"{where}.retrain.driftWindows: got {retrain.drift_windows}: more than "
+            f"ofLastWindows ({retrain.of_last_windows}). Fix: driftWindows <= ofLastWindows"
+        )
+    limit = ALARM_RANGE_SECONDS["hourly" if cadence >= 60 else "under_an_hour"]
+    if cadence * 60 * retrain.of_last_windows > limit:
+        problems.append(
+            f"{where}.retrain.ofLastWindows: got {retrain.of_last_windows}: "
+            f"{retrain.of_last_windows} windows of {cadence} minutes exceed the "
+            f"{limit // 86_400} day(s) a CloudWatch alarm evaluates. Fix: at most "
+            f"{limit // (cadence * 60)} windows, or a longer cadence"
+        )
+    captures = stage.endpoint.capture_percent > 0
+    if not captures and not monitoring.batch:
+        problems.append(
+            f"{where}.enabled: got true: nothing to monitor: the stage's endpoints capture no "
+            "data (serverless, or dataCapturePercent 0) and batch is false. Fix: serve on "
+            "instances with data capture, set batch to true, or set enabled to false"
+        )
+    if engine == "model_monitor":
+        if stage.endpoint.serverless is not None or not captures:
+            problems.append(
+                f"{where}.engine: got 'model_monitor': Model Monitor monitors endpoints on "
+                "instances that capture data; this stage's endpoints are serverless or "
+                "capture nothing. Fix: serve on instances with dataCapturePercent above 0, "
+                "or use the 'scheduled' engine"
+            )
+        for index, model in enumerate(models):
+            if model.problem_type not in MODEL_MONITOR_PROBLEM_TYPES:
+                problems.append(
+                    f"{where}.engine: got 'model_monitor': models[{index}:{model.name}] is "
+                    f"{model.problem_type}: its endpoint returns class probabilities, and "
+                    "Model Monitor's model quality needs the predicted label. Fix: use the "
+                    "'scheduled' engine (it checks every problem type)"
+                )
     return problems
 
 
