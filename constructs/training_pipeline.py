@@ -54,6 +54,7 @@ from constructs.sagemaker_grants import (
 from mlops import data_wrangler, definition_builds, pipeline_definition
 from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, check_body_size
 from pipeline_steps.steplib import contract
+from pipeline_steps.steplib.contract import DriftThresholds
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STEPS_DIR = PROJECT_ROOT / "pipeline_steps"
@@ -88,6 +89,7 @@ class TrainingPipeline(SageMakerPipeline):
         hyperparameters: Mapping[str, str | int | float],
         quality_metric: str,
         quality_threshold: float,
+        drift_psi_threshold: float = DriftThresholds.psi,
         raw_data_bucket: s3.IBucket,
         raw_data_prefix: str,
         artifacts_bucket: s3.IBucket,
@@ -124,6 +126,8 @@ class TrainingPipeline(SageMakerPipeline):
             hyperparameters: built-in XGBoost hyperparameters (the contract's rules).
             quality_metric: a gate metric of the contract for ``problem_type``.
             quality_threshold: the value the metric must reach to register the model.
+            drift_psi_threshold: the model's drift PSI threshold (its Model Monitor baseline
+                constraints carry it).
             raw_data_bucket: where the model's raw data lies, under ``raw_data_prefix``.
             raw_data_prefix: S3 key prefix ending in ``/``.
             artifacts_bucket: where every step writes, under ``pipelines/<model>/``.
@@ -193,6 +197,7 @@ class TrainingPipeline(SageMakerPipeline):
             hyperparameters=contract.hyperparameters_as_sent(hyperparameters),
             quality_metric=quality_metric,
             quality_threshold=quality_threshold,
+            drift_psi_threshold=drift_psi_threshold,
             processing_instance_type=processing_instance_type,
             processing_instance_count=processing_instance_count,
             training_instance_type=training_instance_type,
@@ -560,3 +565,8 @@ class _ProduceString(_Produce):
 @jsii.implements(cdk.IStableListProducer)
 class _ProduceList(_Produce):
     pass
+
+
+def lazy_string(function: Callable[[], str]) -> str:
+    """A string CDK resolves by calling ``function`` once, at synth (e.g. a future's result)."""
+    return cdk.Lazy.string(_ProduceString(function))

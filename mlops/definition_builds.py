@@ -24,12 +24,18 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
-from mlops.pipeline_definition import BuiltDefinition, PipelineInputs, build_definition
+from mlops.pipeline_definition import (
+    BuiltDefinition,
+    PipelineInputs,
+    build_definition,
+    lookup_image_uri,
+)
 
-__all__ = ["deny_network", "start", "stop", "submit"]
+__all__ = ["deny_network", "image_uri", "start", "stop", "submit"]
 
 _EXECUTOR: ProcessPoolExecutor | None = None
 _BUILDS: dict[str, Future[BuiltDefinition]] = {}
+_IMAGES: dict[tuple[str, ...], Future[str]] = {}
 _LOCK = threading.Lock()
 
 
@@ -72,6 +78,7 @@ def stop() -> None:
     with _LOCK:
         executor, _EXECUTOR = _EXECUTOR, None
         _BUILDS.clear()
+        _IMAGES.clear()
     if executor is None:
         return
     # ProcessPoolExecutor.terminate_workers() is Python 3.14+; its worker processes are
@@ -99,6 +106,24 @@ def submit(inputs: PipelineInputs) -> Future[BuiltDefinition]:
                 else _built_here(inputs)
             )
         return _BUILDS[key]
+
+
+def image_uri(framework: str, region: str, version: str = "", scope: str = "") -> Future[str]:
+    """A SageMaker image's URI from the SDK's offline tables, looked up in the worker (the
+    SDK's import is the worker's; ``version``/``scope`` empty for images without them)."""
+    key = (framework, region, version, scope)
+    with _LOCK:
+        if key not in _IMAGES:
+            if _EXECUTOR is not None:
+                _IMAGES[key] = _EXECUTOR.submit(lookup_image_uri, *key)
+            else:
+                future: Future[str] = Future()
+                try:
+                    future.set_result(lookup_image_uri(*key))
+                except Exception as error:  # raised by result(), as from the worker
+                    future.set_exception(error)
+                _IMAGES[key] = future
+        return _IMAGES[key]
 
 
 def _built_here(inputs: PipelineInputs) -> Future[BuiltDefinition]:

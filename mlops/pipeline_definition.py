@@ -115,6 +115,12 @@ def registered_object_patterns(model_name: str = "*") -> list[str]:
     ]
 
 
+#: Model Monitor's baseline files a version registers, under preprocess's ``baseline/``
+#: output and Evaluate's output.
+MODEL_MONITOR_STATISTICS = "model-monitor/statistics.json"
+MODEL_MONITOR_CONSTRAINTS = "model-monitor/constraints.json"
+MODEL_QUALITY_CONSTRAINTS = "model_quality_constraints.json"
+
 #: Where a processing job finds the zipped pipeline_steps/ (the runner's first argument).
 PROCESSING_SOURCE_DIR = "/opt/ml/processing/input/source"
 
@@ -201,6 +207,8 @@ class PipelineInputs:
     hyperparameters: Mapping[str, str]
     quality_metric: str
     quality_threshold: float
+    #: The model's drift PSI threshold (also Model Monitor's, in its baseline constraints).
+    drift_psi_threshold: float = contract.DriftThresholds().psi
     processing_instance_type: str = "ml.m5.large"
     processing_instance_count: int = 1
     training_instance_type: str = "ml.m5.large"
@@ -460,6 +468,17 @@ def _image_uri(framework: str, region: str, version: str, scope: str) -> str:
             image_scope=scope,
         )
     )
+
+
+def lookup_image_uri(framework: str, region: str, version: str = "", scope: str = "") -> str:
+    """:func:`_image_uri` for any caller (``definition_builds.image_uri``): the SDK imported
+    offline for ``region``; ``version``/``scope`` empty for images without them."""
+    with offline_sdk(region):
+        from sagemaker.core import image_uris
+
+        if not version:
+            return str(image_uris.retrieve(framework=framework, region=region))
+        return _image_uri(framework, region, version, scope)
 
 
 @functools.lru_cache(maxsize=16)
@@ -799,6 +818,8 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 # One training file per training instance (ShardedByS3Key needs as many).
                 "--train-shards",
                 Join(on="", values=[p_train_count]),
+                "--drift-comparison-threshold",
+                repr(float(inputs.drift_psi_threshold)),
                 *layout_arguments,
             ],
         ),
@@ -951,6 +972,10 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
                 "/opt/ml/processing/evaluation",
                 "--serving-dir",
                 "/opt/ml/processing/serving",
+                "--quality-metric",
+                inputs.quality_metric,
+                "--quality-threshold",
+                repr(float(inputs.quality_threshold)),
             ],
         ),
         property_files=[report],
@@ -1005,17 +1030,36 @@ def _render_with_sdk(inputs: PipelineInputs, ph: Mapping[str, str]) -> str:
         inference_instances=None,
         transform_instances=None,
         model_package_group_name=ph["ModelPackageGroupArn"],
+        # The project's own baseline (the scheduled engine's drift checks read it) is the
+        # version's data-quality statistics; its drift-check baselines are Model Monitor's
+        # files of the same rows and the quality gate's constraints (the model_monitor engine).
         model_metrics=ModelMetrics(
             model_statistics=MetricsSource(
                 content_type="application/json",
                 s3_uri=Join(on="/", values=[evaluation_uri, "evaluation.json"]),
-            )
+            ),
+            model_data_statistics=MetricsSource(
+                content_type="application/json",
+                s3_uri=Join(on="/", values=[pre_out("baseline"), "statistics.json"]),
+            ),
         )._to_request_dict(),
         drift_check_baselines=DriftCheckBaselines(
             model_data_statistics=MetricsSource(
                 content_type="application/json",
-                s3_uri=Join(on="/", values=[pre_out("baseline"), "statistics.json"]),
-            )
+                s3_uri=Join(on="/", values=[pre_out("baseline"), MODEL_MONITOR_STATISTICS]),
+            ),
+            model_data_constraints=MetricsSource(
+                content_type="application/json",
+                s3_uri=Join(on="/", values=[pre_out("baseline"), MODEL_MONITOR_CONSTRAINTS]),
+            ),
+            model_statistics=MetricsSource(
+                content_type="application/json",
+                s3_uri=Join(on="/", values=[evaluation_uri, "evaluation.json"]),
+            ),
+            model_constraints=MetricsSource(
+                content_type="application/json",
+                s3_uri=Join(on="/", values=[evaluation_uri, MODEL_QUALITY_CONSTRAINTS]),
+            ),
         )._to_request_dict(),
         # Always pending: only an approver (UpdateModelPackage) approves a version. The
         # execution role may create versions with this status only (an IAM condition).

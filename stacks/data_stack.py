@@ -484,8 +484,14 @@ class DataStack(cdk.Stack):
     def resources_for(self, scope: Construct) -> StageResources:
         """This stack's shared resources, imported into ``scope`` (a construct of another
         stack of the stage) through the handoff: no cross-stack export is created. Each
-        is imported when first used."""
-        return StageResources(Construct(scope, "StageResources"), self)
+        is imported when first used; one holder per scope."""
+        held = getattr(self, "_held", None)
+        if held is None:
+            held = self._held = {}
+        path = scope.node.path
+        if path not in held:
+            held[path] = StageResources(Construct(scope, "StageResources"), self)
+        return held[path]
 
 
 class StageResources:

@@ -99,6 +99,7 @@ class ModelTrainingStack(cdk.NestedStack):
             hyperparameters=model.hyperparameters,
             quality_metric=model.quality_gate.metric,
             quality_threshold=model.quality_gate.threshold,
+            drift_psi_threshold=model.drift.psi_threshold,
             raw_data_bucket=shared.raw_data_bucket,
             raw_data_prefix=model.data_prefix,
             artifacts_bucket=shared.artifacts_bucket,

@@ -14,17 +14,26 @@ its parameters change, so a version change reaches it that way.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
 from constructs.approval_deploys import ApprovalDeploys
 from constructs.batch_inference import BatchInferencePipeline
+from constructs.drift_monitor import (
+    DriftAlarms,
+    DriftRetrain,
+    DriftSchedule,
+    MonitoringPipeline,
+    alarm_name,
+)
 from constructs.endpoint import (
     DataCapture,
     Deployment,
@@ -33,6 +42,7 @@ from constructs.endpoint import (
     only_if,
 )
 from constructs.endpoint_monitoring import EndpointMonitoring
+from constructs.model_monitor import ModelMonitorSchedules
 from constructs.nag import (
     INLINE_POLICY,
     INLINE_POLICY_REASON,
@@ -41,11 +51,23 @@ from constructs.nag import (
     default_policy_resource,
 )
 from constructs.sagemaker_grants import model_role
-from mlops import serving_record
+from constructs.training_pipeline import lazy_string
+from mlops import definition_builds, serving_record
 from mlops.config import ModelConfig, StageConfig, pascal_case
-from mlops.pipeline_definition import model_prefix
-from stacks.data_stack import DataStack, ReleaseWiring, _retention
+from mlops.instance_storage import has_instance_storage
+from mlops.pipeline_definition import (
+    EXECUTIONS,
+    STEP_OUTPUTS,
+    STEP_PREPROCESS,
+    PipelineInputs,
+    model_prefix,
+)
+from pipeline_steps.steplib import contract, monitoring
+from stacks.data_stack import PROJECT_ROOT, DataStack, ReleaseWiring, _retention
 from stacks.pipeline_stack import PipelineStack, nested_stack_scopes
+
+#: The keys of the baselines versions register (preprocess's ``baseline/`` output).
+BASELINE_KEYS = f"{model_prefix('*')}{EXECUTIONS}/*/{STEP_OUTPUTS[STEP_PREPROCESS][0]}/baseline/*"
 
 
 class ServingStack(cdk.Stack):
@@ -76,6 +98,22 @@ class ServingStack(cdk.Stack):
         self.endpoints: dict[str, ModelEndpoint] = {}
         self._nested: dict[str, ModelServingStack] = {}
         self._records: dict[str, Construct] = {}
+        #: The stage's monitoring pipeline (None with ``monitoring.enabled`` false).
+        self.monitoring: MonitoringPipeline | None = None
+        retrain: lambda_.IFunction | None = None
+        if stage.monitoring.enabled:
+            self.monitoring = self._monitoring_pipeline(stage_name, stage, data)
+            if stage.monitoring.retrain.enabled:
+                retrain = DriftRetrain.handler(
+                    self, "DriftRetrain", stage_name=stage_name,
+                    training_pipeline_template=f"{stage_name}-{{model}}-training",
+                    training_pipeline_arn_pattern=self.format_arn(
+                        service="sagemaker", resource="pipeline",
+                        resource_name=f"{stage_name}-*-training"),
+                    max_per_day=stage.monitoring.retrain.max_per_day,
+                    encryption_key=data.resources_for(self).data_key,
+                    log_retention=_retention(stage.log_retention_days),
+                )  # fmt: skip
         for model in models:
             name = serving_record.record_name(stage_name, model.name)
             served = ssm.StringParameter.value_for_string_parameter(self, name)
@@ -95,6 +133,9 @@ class ServingStack(cdk.Stack):
                 data=data,
                 model_package_arn=served,
                 image_repository_arns=training.pipelines[model.name].image_repository_arns(self),
+                monitoring_pipeline=self.monitoring,
+                retrain_handler=retrain,
+                stage_name=stage_name,
             )
             self.endpoints[model.name] = nested.endpoint
             self._nested[model.name] = nested
@@ -117,6 +158,36 @@ class ServingStack(cdk.Stack):
         )  # fmt: skip
         if release is not None:
             self._release(stage_name, stage, data, release)
+
+    def _monitoring_pipeline(
+        self, stage_name: str, stage: StageConfig, data: DataStack
+    ) -> MonitoringPipeline:
+        """The stage's scheduled drift and quality checks (every model, both sources)."""
+        shared = data.resources_for(self)
+        instance_type = stage.pipeline.processing_instance_type
+        image = definition_builds.image_uri(
+            "sklearn", stage.region, PipelineInputs.sklearn_version, "training"
+        )
+        return MonitoringPipeline(
+            self, "Monitoring", pipeline_name=f"{stage_name}-monitoring", stage_name=stage_name,
+            artifacts_bucket=shared.artifacts_bucket, baseline_key_pattern=BASELINE_KEYS,
+            capture_bucket=shared.data_capture_bucket, ground_truth_bucket=shared.raw_data_bucket,
+            ground_truth_prefix=stage.monitoring.ground_truth_prefix,
+            encryption_key=shared.data_key, vpc=shared.vpc, vpc_subnets=shared.job_subnets,
+            security_groups=[shared.job_security_group],
+            image_uri=lazy_string(image.result),
+            instance_type=instance_type, volume_encrypted=not has_instance_storage(instance_type),
+            record_name_template=serving_record.record_name(stage_name, "{model}"),
+            record_parameter_pattern=self.format_arn(
+                service="ssm", resource="parameter",
+                resource_name=serving_record.record_name(stage_name, "*").lstrip("/")),
+            endpoint_name_template=serving_record.endpoint_name(stage_name, "{model}"),
+            no_version=serving_record.NO_VERSION,
+            model_package_arn_pattern=self.format_arn(
+                service="sagemaker", resource="model-package",
+                resource_name=f"{serving_record.group_prefix(stage_name)}*/*"),
+            log_retention=_retention(stage.log_retention_days),
+        )  # fmt: skip
 
     def _release(
         self, stage_name: str, stage: StageConfig, data: DataStack, release: ReleaseWiring
@@ -248,11 +319,15 @@ class ModelServingStack(cdk.NestedStack):
         data: DataStack,
         model_package_arn: str,
         image_repository_arns: list[str],
+        stage_name: str,
+        monitoring_pipeline: MonitoringPipeline | None = None,
+        retrain_handler: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, id, description=f"Endpoint of {model.name}")
         shared = data.resources_for(self)
         settings = stage.endpoint
-        approved = cdk.CfnCondition(
+        self._model_package_arn = model_package_arn
+        self._approved = approved = cdk.CfnCondition(
             self,
             "VersionApproved",
             expression=cdk.Fn.condition_not(
@@ -260,7 +335,7 @@ class ModelServingStack(cdk.NestedStack):
             ),
         )
         on_instances = settings.serverless is None
-        group = shared.model_package_group(model.name)
+        self._group = group = shared.model_package_group(model.name)
         deployment = {
             "all_at_once": lambda p, b: Deployment.all_at_once(b),
             "canary": Deployment.canary,
@@ -356,3 +431,143 @@ class ModelServingStack(cdk.NestedStack):
             ),
             condition=approved,
         )
+
+        if monitoring_pipeline is not None:
+            self._monitoring(
+                stage_name,
+                model,
+                stage,
+                data,
+                monitoring_pipeline,
+                retrain_handler,
+                approved,
+                endpoint_name,
+            )
+
+    def _monitoring(
+        self,
+        stage_name: str,
+        model: ModelConfig,
+        stage: StageConfig,
+        data: DataStack,
+        pipeline: MonitoringPipeline,
+        retrain_handler: lambda_.IFunction | None,
+        approved: cdk.CfnCondition,
+        endpoint_name: str,
+    ) -> None:
+        """The model's drift and quality schedules, alarms and retrain rule (while served)."""
+        settings = stage.monitoring
+        shared = data.resources_for(self)
+        scope = Construct(self, "DriftMonitoring")
+        alarms = DriftAlarms(scope, "Alarms", topic=shared.alarm_topic)
+        gate = contract.gate_metric(model.problem_type, model.quality_gate.metric)
+        retrain = settings.retrain
+        cadence = cdk.Duration.minutes(settings.cadence_minutes)
+        sources = [monitoring.BATCH_SOURCE] if settings.batch else []
+        if settings.engine == "scheduled" and stage.endpoint.capture_percent > 0:
+            sources.insert(0, monitoring.ENDPOINT_SOURCE)
+        thresholds = model.drift
+        for source in sources:
+            title = source.capitalize()
+            schedule = DriftSchedule(
+                scope, f"{title}Schedule", pipeline=pipeline, model_name=model.name,
+                source=source, problem_type=model.problem_type,
+                psi_threshold=thresholds.psi_threshold,
+                ks_p_value_threshold=thresholds.ks_p_value_threshold,
+                missing_rate_increase=thresholds.missing_rate_increase,
+                cadence=cadence,
+                ground_truth_delay=cdk.Duration.minutes(settings.ground_truth_delay_minutes),
+            )  # fmt: skip
+            alarms.add_sustained_drift(
+                f"{title}Drift", name=alarm_name(stage_name, model.name, f"drift-{source}"),
+                metric=schedule.metric_drift_detected(), threshold=0.5,
+                drift_windows=retrain.drift_windows, of_last_windows=retrain.of_last_windows,
+                description=f"Drift of {model.name} ({source} capture) in "
+                f"{retrain.drift_windows} of the last {retrain.of_last_windows} windows",
+            )  # fmt: skip
+            alarms.add_quality(
+                f"{title}Quality", name=alarm_name(stage_name, model.name, f"quality-{source}"),
+                metric=schedule.metric_model_quality(gate.name),
+                threshold=model.quality_gate.threshold, higher_is_better=gate.higher_is_better,
+                description=f"{gate.name} of {model.name}'s labelled {source} predictions is "
+                f"worse than its gate ({model.quality_gate.threshold})",
+            )  # fmt: skip
+            alarms.add_missing_runs(
+                f"{title}MissingRuns",
+                name=alarm_name(stage_name, model.name, f"missing-runs-{source}"),
+                metric=schedule.metric_runs(), windows=2,
+                description=f"No monitoring run of {model.name} ({source}) completed in two "
+                "windows: the pipeline failed or did not start",
+            )  # fmt: skip
+        if settings.engine == "model_monitor":
+            self._model_monitor(stage_name, model, stage, shared, alarms, gate, endpoint_name)
+        if retrain_handler is not None and alarms.drift:
+            DriftRetrain(
+                scope, "Retrain", handler=retrain_handler, alarms=alarms.drift,
+                description=f"Retrains {model.name} on sustained drift in {stage_name}",
+            )  # fmt: skip
+        only_if(scope, approved)
+
+    def _model_monitor(
+        self, stage_name: str, model: ModelConfig, stage: StageConfig, shared: Any,
+        alarms: DriftAlarms, gate: contract.GateMetric, endpoint_name: str,
+    ) -> None:  # fmt: skip
+        """Model Monitor's data- and model-quality schedules of the endpoint, with alarms."""
+        settings = stage.monitoring
+        retrain = settings.retrain
+        instance_type = stage.pipeline.processing_instance_type
+        image = definition_builds.image_uri("model-monitor", stage.region)
+        schedules = ModelMonitorSchedules(
+            self, "ModelMonitor", endpoint_name=endpoint_name,
+            model_package_arn=self._model_package_arn,
+            model_package_arn_pattern=self._group.model_package_arn_pattern,
+            problem_type=model.problem_type,
+            image_uri=lazy_string(image.result),
+            instance_type=instance_type, volume_encrypted=not has_instance_storage(instance_type),
+            cadence_hours=settings.cadence_minutes // 60,
+            ground_truth_delay_hours=-(-settings.ground_truth_delay_minutes // 60),
+            baseline_bucket=shared.artifacts_bucket, baseline_key_pattern=BASELINE_KEYS,
+            capture_bucket=shared.data_capture_bucket, capture_prefix=f"{model.name}/",
+            ground_truth_bucket=shared.raw_data_bucket,
+            ground_truth_prefix=f"{settings.ground_truth_prefix}{model.name}/",
+            output_bucket=shared.artifacts_bucket,
+            output_prefix=f"monitoring/{model.name}/model-monitor/",
+            encryption_key=shared.data_key, vpc=shared.vpc, vpc_subnets=shared.job_subnets,
+            security_groups=[shared.job_security_group],
+            log_retention=_retention(stage.log_retention_days), log_scope=self,
+        )  # fmt: skip
+        features = [monitoring.model_monitor_column(i) for i in range(model_feature_count(model))]
+        threshold = monitoring.model_monitor_comparison_threshold(model.drift.psi_threshold)
+        for index, expression in enumerate(schedules.metric_drift_score(features)):
+            alarms.add_sustained_drift(
+                f"ModelMonitorDrift{index}",
+                name=alarm_name(stage_name, model.name, f"drift-model-monitor-{index + 1}"),
+                metric=expression, threshold=threshold, drift_windows=retrain.drift_windows,
+                of_last_windows=retrain.of_last_windows,
+                description=f"Model Monitor: a feature of {model.name} drifted beyond "
+                f"{threshold} in {retrain.drift_windows} of the last {retrain.of_last_windows} runs",
+            )  # fmt: skip
+        alarms.add_quality(
+            "ModelMonitorQuality", name=alarm_name(stage_name, model.name, "quality-model-monitor"),
+            metric=schedules.metric_model_quality(gate.name),
+            threshold=model.quality_gate.threshold, higher_is_better=gate.higher_is_better,
+            description=f"Model Monitor: {gate.name} of {model.name} is worse than its gate",
+        )  # fmt: skip
+        runs = schedules.metric_feature_drift(features[0]).with_(statistic="SampleCount")
+        alarms.add_missing_runs(
+            "ModelMonitorMissingRuns",
+            name=alarm_name(stage_name, model.name, "missing-runs-model-monitor"),
+            metric=runs, windows=2,
+            description=f"Model Monitor published no data-quality metric of {model.name} in "
+            "two runs: its schedule failed or stopped",
+        )  # fmt: skip
+        only_if(schedules, self._approved)
+
+
+def model_feature_count(model: ModelConfig) -> int:
+    """How many features the model's schema has (the columns of its requests)."""
+    schema = contract.parse_schema(
+        json.loads((PROJECT_ROOT / model.schema_file).read_text(encoding="utf-8")),
+        model.schema_file,
+    )
+    return len(schema.features)

@@ -218,11 +218,23 @@ def test_register_model(definitions):
     assert spec["SupportedResponseMIMETypes"] == ["text/csv", "application/json"]
     metrics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert metrics["S3Uri"]["Std:Join"]["Values"][-1] == "evaluation.json"
-    baseline = register["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]
-    assert baseline["S3Uri"]["Std:Join"]["Values"] == [
-        {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"},
-        "statistics.json",
-    ]
+    baseline_dir = {
+        "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"
+    }
+    evaluation_dir = metrics["S3Uri"]["Std:Join"]["Values"][0]
+    # The project's own baseline: what the scheduled drift checks read.
+    own = register["ModelMetrics"]["ModelDataQuality"]["Statistics"]
+    assert own["S3Uri"]["Std:Join"]["Values"] == [baseline_dir, "statistics.json"]
+    # Model Monitor's files of the same rows, and the gate's model-quality constraints.
+    drift = register["DriftCheckBaselines"]
+    assert {k: v["S3Uri"]["Std:Join"]["Values"] for k, v in drift["ModelDataQuality"].items()} == {
+        "Statistics": [baseline_dir, "model-monitor/statistics.json"],
+        "Constraints": [baseline_dir, "model-monitor/constraints.json"],
+    }
+    assert {k: v["S3Uri"]["Std:Join"]["Values"] for k, v in drift["ModelQuality"].items()} == {
+        "Statistics": [evaluation_dir, "evaluation.json"],
+        "Constraints": [evaluation_dir, "model_quality_constraints.json"],
+    }
 
 
 @pytest.mark.parametrize("key", list(ALL_INPUTS))
