@@ -7,6 +7,11 @@ transform and the raw test rows, and writes to the output directory:
 * ``evaluation.json``: ``{"binary_classification_metrics" | "multiclass_classification_metrics"
   | "regression_metrics": {"<metric>": {"value", "standard_deviation"}, ...}}``, the layout
   the pipeline's condition step (``<section>.<metric>.value``) and the model registry read;
+  it is also the layout of SageMaker Model Monitor's model-quality statistics (AWS developer
+  guide, "Model quality metrics");
+* ``model_quality_constraints.json`` (with ``--quality-metric`` and ``--quality-threshold``):
+  the quality gate as Model Monitor's model-quality constraints
+  (``steplib.model_monitor.model_quality_constraints``); without them, none is written;
 * ``roc_curve.png`` and ``confusion_matrix.png`` (classification) or ``residuals.png``;
 * ``predictions.csv``: record id and prediction per test row (what the endpoint must return).
 
@@ -30,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
 import pandas as pd
-from steplib import artifacts, contract, metrics, rawio, transform
+from steplib import artifacts, contract, metrics, model_monitor, rawio, transform
 from steplib.contract import MULTICLASS
 from steplib.errors import DataError, run_main
 from steplib.schema import check_problem_type, load_schema
@@ -72,14 +77,19 @@ def evaluate(
     output_dir: Path,
     seed: int = 0,
     serving_dir: Path | None = None,
+    quality_metric: str | None = None,
+    quality_threshold: float | None = None,
 ) -> dict:
     """Run the step; returns the evaluation report. See the module docstring.
 
     ``serving_dir``: where the single-container ``model.tar.gz`` goes; None writes none.
+    ``quality_metric``/``quality_threshold``: the model's quality gate, written as Model
+    Monitor's ``model_quality_constraints.json``; both None writes none.
     Both output directories are written only if the whole step succeeds.
     """
     schema = load_schema(schema_path)
     check_problem_type(schema, problem_type, str(schema_path))
+    quality_constraints = _quality_constraints(problem_type, quality_metric, quality_threshold)
     spec = artifacts.load_transform(transform_dir)
     check_transform_matches(spec, schema, str(transform_dir))
     booster = artifacts.load_booster(model_dir)
@@ -100,6 +110,10 @@ def evaluate(
         # allow_nan=False: the condition step's JsonGet cannot read NaN (not JSON); metrics
         # already refused non-finite values, so this only guards against a regression.
         (staging / "evaluation.json").write_text(json.dumps(report, indent=2, allow_nan=False))
+        if quality_constraints is not None:
+            (staging / "model_quality_constraints.json").write_text(
+                model_monitor.dumps(quality_constraints)
+            )
         plots = metrics.write_plots(problem_type, y, pred, spec["labels"], staging)
         preds = pd.DataFrame({schema.record_id_column: frame[schema.record_id_column].to_numpy()})
         if pred.ndim == 2:
@@ -121,6 +135,24 @@ def evaluate(
     return report
 
 
+def _quality_constraints(
+    problem_type: str, metric: str | None, threshold: float | None
+) -> dict | None:
+    """Model Monitor's constraints of the gate, None without one; checked before any work."""
+    if metric is None and threshold is None:
+        return None
+    if metric is None or threshold is None:
+        raise DataError(
+            "--quality-metric" if metric is None else "--quality-threshold",
+            None,
+            "missing: --quality-metric and --quality-threshold go together (the quality gate)",
+        )
+    try:
+        return model_monitor.model_quality_constraints(problem_type, metric, threshold)
+    except ValueError as err:
+        raise DataError("--quality-metric", None, str(err)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model-dir", default="/opt/ml/processing/model")
@@ -137,6 +169,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="write the single-container model.tar.gz (serve_single.py) here; default: none",
     )
+    p.add_argument(
+        "--quality-metric",
+        default=None,
+        help="the quality gate's metric: with --quality-threshold, also write Model Monitor's "
+        "model_quality_constraints.json; default: none",
+    )
+    p.add_argument("--quality-threshold", type=float, default=None)
     args = p.parse_args(argv)
     evaluate(
         Path(args.model_dir),
@@ -147,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         Path(args.output_dir),
         args.seed,
         Path(args.serving_dir) if args.serving_dir else None,
+        args.quality_metric,
+        args.quality_threshold,
     )
 
 

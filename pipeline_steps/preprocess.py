@@ -11,6 +11,11 @@ the feature transform on the training rows, and writes:
   no header (built-in XGBoost CSV)
 * ``test/test.csv``: the raw test rows with header (record id, event time, target, features)
 * ``baseline/baseline.parquet`` and ``baseline/statistics.json``: what drift checks compare against
+* ``baseline/schema.json``: the schema the data was validated against (its file layout), which
+  the drift and quality checks read as the served version's schema
+* ``baseline/model-monitor/statistics.json`` and ``constraints.json``: the same baseline rows
+  in SageMaker Model Monitor's data-quality format (``steplib.model_monitor``), with
+  ``--drift-comparison-threshold`` as its drift threshold
 * ``transform/transform.json`` and ``transform/model.tar.gz``: the fitted transform, packaged
   as a scikit-learn serving model with ``inference.py``
 
@@ -42,8 +47,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from steplib import artifacts, cluster, drift, rawio, transform
-from steplib.contract import REGRESSION, Schema
+from steplib import artifacts, cluster, drift, model_monitor, rawio, transform
+from steplib.contract import REGRESSION, DriftThresholds, Schema
 from steplib.errors import DataError, run_main
 from steplib.schema import check_problem_type, load_schema
 
@@ -72,6 +77,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--resource-config", default=str(cluster.RESOURCE_CONFIG))
     p.add_argument(
+        "--drift-comparison-threshold",
+        type=float,
+        default=DriftThresholds().psi,
+        help="the model's drift PSI threshold: Model Monitor's distance threshold in "
+        "baseline/model-monitor/constraints.json (clipped to [0, 1])",
+    )
+    p.add_argument(
         "--written-layout",
         action="store_true",
         help="the input is a file the platform wrote (schema names, record id and event time "
@@ -86,13 +98,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _write_baseline(out_dir: Path, sample, schema, train_rows: int) -> None:
-    """``baseline.parquet`` (raw feature values) and ``statistics.json`` for drift checks."""
+def _write_baseline(
+    out_dir: Path, sample, schema, train_rows: int, comparison_threshold: float
+) -> None:
+    """``baseline.parquet`` (raw feature values), ``statistics.json`` and ``schema.json`` for
+    the drift checks, and the same rows as Model Monitor's baseline in ``model-monitor/``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pandas(sample, preserve_index=False), out_dir / "baseline.parquet")
     stats = drift.baseline_statistics(sample, schema)
     stats["source"] = f"training split ({train_rows} rows; statistics from {len(sample)} of them)"
     (out_dir / "statistics.json").write_text(json.dumps(stats, indent=2, sort_keys=True))
+    (out_dir / "schema.json").write_text(json.dumps(schema.to_json(), indent=2) + "\n")
+    model_monitor.write_baselines(
+        out_dir / "model-monitor", sample, schema, comparison_threshold=comparison_threshold
+    )
 
 
 @dataclass(frozen=True)
@@ -167,14 +186,23 @@ def preprocess(
     train_shards: int = 1,
     host: tuple[int, int] = (0, 1),
     written_layout: bool = False,
+    drift_comparison_threshold: float = DriftThresholds().psi,
 ) -> dict:
     """Run the whole step; returns a summary (row counts, timings). See the module docstring.
 
     ``host`` is ``(index, count)`` of this instance (see :func:`steplib.cluster.current_host`).
-    ``written_layout``: as for :func:`check_data`.
+    ``written_layout``: as for :func:`check_data`. ``drift_comparison_threshold``: the
+    model's drift PSI threshold, for Model Monitor's constraints; left out, the contract's
+    default.
     """
     if train_shards < 1:
         raise DataError("--train-shards", None, f"got {train_shards}; must be 1 or more")
+    if not np.isfinite(drift_comparison_threshold) or drift_comparison_threshold < 0:
+        raise DataError(
+            "--drift-comparison-threshold",
+            None,
+            f"got {drift_comparison_threshold}; must be a number >= 0 (the drift PSI threshold)",
+        )
     leader = host[0] == 0
     timings = {}
     checked = check_data(
@@ -224,7 +252,12 @@ def preprocess(
             else train.sample(BASELINE_SAMPLE_ROWS, random_state=seed)
         )
         baseline_job = pool.submit(
-            _write_baseline, staging / "baseline", sample[schema.feature_names], schema, len(train)
+            _write_baseline,
+            staging / "baseline",
+            sample[schema.feature_names],
+            schema,
+            len(train),
+            drift_comparison_threshold,
         )
         validation = frame.iloc[val_idx]
         y = transform.encode_labels(spec, validation[schema.target_name], source)
@@ -276,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.train_shards,
         cluster.current_host(Path(args.resource_config)),
         args.written_layout,
+        args.drift_comparison_threshold,
     )
 
 
