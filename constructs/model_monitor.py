@@ -37,8 +37,6 @@ from constructs.sagemaker_grants import grant_sagemaker_basics, sagemaker_role
 from constructs.sdk_call import deploy_time_call
 from pipeline_steps.steplib import contract, monitoring
 
-#: Model Monitor's problem types, by the contract's.
-PROBLEM_TYPES = {contract.BINARY: "BinaryClassification", contract.REGRESSION: "Regression"}
 #: CloudWatch allows this many metrics in one alarm's math expression.
 METRICS_PER_ALARM = 10
 ENDPOINT_INPUT = "/opt/ml/processing/input/endpoint"
@@ -89,10 +87,10 @@ class ModelMonitorSchedules(Construct):
         log_scope: Construct | None = None,
     ) -> None:
         super().__init__(scope, id)
-        if problem_type not in PROBLEM_TYPES:
+        if problem_type not in monitoring.MODEL_MONITOR_PROBLEM_TYPES:
             raise ValueError(
                 f"Model Monitor cannot check {problem_type} models here: the endpoint returns "
-                f"class probabilities (supported: {sorted(PROBLEM_TYPES)})"
+                f"class probabilities (supported: {sorted(monitoring.MODEL_MONITOR_PROBLEM_TYPES)})"
             )
         stack = cdk.Stack.of(self)
         self.endpoint_name = endpoint_name
@@ -199,7 +197,7 @@ class ModelMonitorSchedules(Construct):
         model_quality = sagemaker.CfnModelQualityJobDefinition(
             self, "ModelQualityJobDefinition",
             model_quality_app_specification={"imageUri": image_uri,
-                                             "problemType": PROBLEM_TYPES[problem_type]},
+                                             "problemType": monitoring.MODEL_MONITOR_PROBLEM_TYPES[problem_type]},
             model_quality_baseline_config={"constraintsResource": {"s3Uri": uri["quality"]}},
             model_quality_job_input={
                 "endpointInput": endpoint_input,

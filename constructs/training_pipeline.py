@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -568,5 +569,22 @@ class _ProduceList(_Produce):
 
 
 def lazy_string(function: Callable[[], str]) -> str:
-    """A string CDK resolves by calling ``function`` once, at synth (e.g. a future's result)."""
+    """A string CDK resolves by calling ``function`` once, at synth."""
     return cdk.Lazy.string(_ProduceString(function))
+
+
+@jsii.implements(constructs.IValidation)
+class _FutureValidation:
+    def __init__(self, future: Future[str]) -> None:
+        self._future = future
+
+    def validate(self) -> list[str]:
+        error = self._future.exception()
+        return [] if error is None else [f"{type(error).__name__}: {error}"]
+
+
+def lazy_result(scope: Construct, future: Future[str]) -> str:
+    """``future``'s result as a string resolved at synth; a failed future fails synth's
+    validation naming ``scope``, before any template is written."""
+    scope.node.add_validation(_FutureValidation(future))
+    return lazy_string(lambda: future.result() if future.exception() is None else "unavailable")

@@ -354,10 +354,6 @@ class StudioConfig(_Model):
         return stage_name == STUDIO_DEFAULT_STAGE
 
 
-#: What Model Monitor's model quality can check of the endpoints' output: one probability
-#: (binary) or one value (regression) per row. Multiclass endpoints return probability
-#: vectors, and Model Monitor needs the predicted label.
-MODEL_MONITOR_PROBLEM_TYPES = (contract.BINARY, contract.REGRESSION)
 #: The most frequent cadence of each engine, in minutes. A scheduled run starts up to three
 #: jobs of a few minutes each, so runs closer than 15 minutes would overlap; Model Monitor
 #: schedules are hourly cron expressions at the most.
@@ -920,7 +916,7 @@ def _monitoring_problems(
                 "or use the 'scheduled' engine"
             )
         for index, model in enumerate(models):
-            if model.problem_type not in MODEL_MONITOR_PROBLEM_TYPES:
+            if model.problem_type not in monitoring.MODEL_MONITOR_PROBLEM_TYPES:
                 problems.append(
                     f"{where}.engine: got 'model_monitor': models[{index}:{model.name}] is "
                     f"{model.problem_type}: its endpoint returns class probabilities, and "

@@ -93,11 +93,14 @@ class Assembly:
                     # approved; local-run runs the training pipelines.
                     continue
                 props = resource["Properties"]
+                name = self.evaluate(props["PipelineName"], template)
+                if not name.endswith("-training"):  # the stage's monitoring pipeline
+                    continue
                 sub = props["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
                 body, variables = sub if isinstance(sub, list) else (sub, {})
                 found.append(
                     PipelineResource(
-                        name=self.evaluate(props["PipelineName"], template),
+                        name=name,
                         template=path,
                         body=body,
                         variables={k: self.evaluate(v, template) for k, v in variables.items()},

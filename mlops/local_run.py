@@ -713,7 +713,8 @@ def _serve_and_check_drift(
     transform, booster = (
         c["ModelDataUrl"] for c in request["InferenceSpecification"]["Containers"]
     )
-    statistics = request["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"]
+    # The project's own baseline (the drift-check baselines are Model Monitor's files).
+    statistics = request["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"]
     s3.download(transform, root / "transform")
     s3.download(booster, root / "model")
     s3.download(statistics.rsplit("/", 1)[0], root / "baseline")

@@ -52,6 +52,7 @@ from mlops.serving_record import (
     record_name,
     release_role_name,
 )
+from pipeline_steps.steplib import monitoring
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXIT_FAILED = 1
@@ -467,6 +468,14 @@ def promotion_request(
         **source.get("CustomerMetadataProperties", {}),
         PROMOTED_FROM_KEY: source["ModelPackageArn"],
     }
+    # The drift checks' baseline is a directory: its statistics are named, the rest beside them.
+    own = request.get("ModelMetrics", {}).get("ModelDataQuality", {}).get("Statistics")
+    if own is not None:
+        directory = own["S3Uri"].split("/", 3)[3].rsplit("/", 1)[0]
+        copies += [
+            Copy("ModelMetrics.ModelDataQuality (beside its statistics)", f"{directory}/{name}")
+            for name in monitoring.BASELINE_COMPANIONS
+        ]
     unique: dict[str, Copy] = {}
     for copy in copies:  # each key once, where the version first names it
         unique.setdefault(copy.key, copy)

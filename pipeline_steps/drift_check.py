@@ -2,16 +2,27 @@
 
 Runs in the SageMaker scikit-learn processing image on a schedule (SageMaker Model Monitor
 is closed to new customers, so this replaces its data-quality job). Reads the baseline that
-preprocess wrote (``statistics.json``, ``baseline.parquet``) and every data-capture ``*.jsonl``
-file under the capture prefix, and writes ``drift_report.json``:
+preprocess wrote (``statistics.json``, ``baseline.parquet``; the schema from
+``schema.json`` there unless ``--schema`` is given) and every data-capture ``*.jsonl`` file
+under the capture directory, and writes ``drift_report.json``:
 
 * per feature: PSI and Kolmogorov-Smirnov (numeric) or PSI and chi-square (categorical),
   missing-value rates, wrong-type counts, and the drift decision with its reasons;
-* ``drift_detected``: true when any feature drifted;
-* ``metrics``: ``MetricData`` entries ready for CloudWatch ``PutMetricData``.
+* ``drift_detected``: true when any feature drifted; ``drift_score``: the largest PSI;
+* ``no_data``: true when the window held no captured record (see below);
+* ``model_name``, ``stage``, ``capture_source``, ``window_start``, ``window_end`` (as given
+  by ``--window-start``/``--window-end``, else null), ``capture_record_count``;
+* ``metrics``: finished ``MetricData`` entries for CloudWatch ``PutMetricData``, built by
+  :mod:`steplib.monitoring` (the drift metrics, then one ``MonitoringRuns``).
+
+An empty window (no ``*.jsonl`` file, or only files without a record: the window manifest
+then delivers one empty file) is not an error: the report has ``no_data: true``,
+``window_row_count: 0``, ``drift_detected: false``, ``drift_score: null``, no features, and
+the metrics ``NoData`` = 1 and ``RowsChecked`` = 0 (no drift value). The baseline and the
+schema are still read and checked. A capture directory that does not exist is an error.
 
 Drift is a result, not an error: the exit code is 0 unless ``--fail-on-drift`` is given.
-Malformed capture lines are an error (exit 2) naming file and line.
+A malformed capture line is an error (exit 2) naming file and line, and writes no report.
 """
 
 from __future__ import annotations
@@ -26,9 +37,11 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from steplib import drift, rawio
+from steplib import drift, monitoring, rawio
+from steplib.contract import NUMERIC
 from steplib.errors import DataError, run_main
 from steplib.payload import read_capture
 from steplib.schema import Schema, load_schema
@@ -61,30 +74,99 @@ def load_baseline(baseline_dir: Path, schema: Schema):
     return stats, table.to_pandas()
 
 
+def capture_window_is_empty(capture_dir: Path) -> bool:
+    """Whether the window holds no capture record: no ``*.jsonl`` file under ``capture_dir``
+    (the files :func:`steplib.payload.read_capture` reads), or only blank lines in them.
+
+    Raises:
+        DataError: when ``capture_dir`` does not exist (a wrong path, not an empty window).
+    """
+    capture_dir = Path(capture_dir)
+    if not capture_dir.exists():
+        raise DataError(capture_dir, None, "capture directory does not exist")
+    if capture_dir.is_file():
+        files = [capture_dir]
+    else:
+        files = sorted(p for p in capture_dir.rglob("*.jsonl") if p.is_file())
+    for file in files:
+        with open(file, "rb") as fh:
+            if any(line.strip() for line in fh):
+                return False
+    return True
+
+
+def no_data_report(
+    stats: dict, baseline: pd.DataFrame, schema: Schema, thresholds: drift.DriftThresholds
+) -> dict:
+    """The report of an empty window: ``drift.drift_report``'s layout, with no features
+    (statistics of no rows are not values: no PSI, no p-value, no missing rate)."""
+    empty = pd.DataFrame(
+        {
+            f.name: pd.Series(dtype="float64" if f.type == NUMERIC else "object")
+            for f in schema.features
+        }
+    )
+    report = drift.drift_report(stats, baseline, empty, {}, schema, thresholds)
+    report["features"] = {}
+    return report
+
+
 def drift_check(
     baseline_dir: Path,
     capture_dir: Path,
-    schema_path: Path,
+    schema_path: Path | None,
     output_dir: Path,
     thresholds: drift.DriftThresholds,
     model_name: str,
+    stage: str = "dev",
+    capture_source: str = monitoring.ENDPOINT_SOURCE,
+    window_start: str | None = None,
+    window_end: str | None = None,
 ) -> dict:
-    """Run the step; returns the report written to ``drift_report.json``."""
-    schema = load_schema(schema_path)
+    """Run the step; returns the report written to ``drift_report.json``.
+
+    ``schema_path``: None reads ``<baseline_dir>/schema.json``. ``stage`` and
+    ``capture_source`` are the metrics' ``Stage`` and ``CaptureSource`` dimensions.
+    ``window_start``/``window_end``: the window's bounds (ISO 8601), written to the report
+    as given; None writes null (the publish step then stamps the metrics with its own time).
+    """
+    if capture_source not in monitoring.SOURCES:
+        raise DataError(
+            "--capture-source", None, f"{capture_source!r} is not one of {monitoring.SOURCES}"
+        )
+    schema = load_schema(Path(baseline_dir) / "schema.json" if schema_path is None else schema_path)
     stats, baseline = load_baseline(baseline_dir, schema)
-    window, type_errors, records = read_capture(capture_dir, schema)
-    report = drift.drift_report(stats, baseline, window, type_errors, schema, thresholds)
+    if capture_window_is_empty(capture_dir):
+        report = no_data_report(stats, baseline, schema, thresholds)
+        records = 0
+    else:
+        window, type_errors, records = read_capture(capture_dir, schema)
+        report = drift.drift_report(stats, baseline, window, type_errors, schema, thresholds)
+    no_data = records == 0
+    report["no_data"] = no_data
+    report["drift_score"] = None if no_data else monitoring.drift_score(report)
     report["model_name"] = model_name
+    report["stage"] = stage
+    report["capture_source"] = capture_source
+    report["window_start"] = window_start
+    report["window_end"] = window_end
     report["capture_record_count"] = records
-    report["metrics"] = drift.cloudwatch_metrics(report, model_name)
+    report["metrics"] = [
+        *monitoring.drift_metrics(report, stage, model_name, capture_source),
+        monitoring.run_metric(stage, model_name, capture_source),
+    ]
     with rawio.atomic_output(output_dir) as staging:
         (staging / "drift_report.json").write_text(json.dumps(report, indent=2))
-    LOG.info(
-        "drift_detected=%s drifted_features=%s window_rows=%d",
-        report["drift_detected"],
-        report["drifted_features"],
-        report["window_row_count"],
-    )
+    if no_data:
+        LOG.info("no captured records in the window: no_data=true, no drift values")
+    else:
+        LOG.info(
+            "drift_detected=%s drift_score=%.4f drifted_features=%s window_rows=%d",
+            report["drift_detected"],
+            report["drift_score"],
+            report["drifted_features"],
+            report["window_row_count"],
+        )
     return report
 
 
@@ -92,7 +174,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--baseline-dir", default="/opt/ml/processing/baseline")
     p.add_argument("--capture-dir", default="/opt/ml/processing/input/capture")
-    p.add_argument("--schema", default="/opt/ml/processing/input/schema/schema.json")
+    p.add_argument(
+        "--schema", default=None, help="schema file (default: <baseline-dir>/schema.json)"
+    )
     p.add_argument("--output-dir", default="/opt/ml/processing/output")
     defaults = drift.DriftThresholds()
     p.add_argument("--psi-threshold", type=float, default=defaults.psi)
@@ -104,6 +188,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="ModelName dimension of the CloudWatch metrics (default: $MODEL_NAME or 'model')",
     )
     p.add_argument(
+        "--stage",
+        default=os.environ.get("STAGE", "dev"),
+        help="Stage dimension of the CloudWatch metrics (default: $STAGE or 'dev')",
+    )
+    p.add_argument(
+        "--capture-source",
+        choices=monitoring.SOURCES,
+        default=monitoring.ENDPOINT_SOURCE,
+        help="CaptureSource dimension: what was captured (default: endpoint)",
+    )
+    p.add_argument(
+        "--window-start",
+        type=monitoring.window_time,
+        default=None,
+        help="the window's start, ISO 8601, written to the report (default: none)",
+    )
+    p.add_argument(
+        "--window-end",
+        type=monitoring.window_time,
+        default=None,
+        help="the window's end, ISO 8601: the metrics' timestamp (default: none, publish time)",
+    )
+    p.add_argument(
         "--fail-on-drift", action="store_true", help=f"exit {EXIT_DRIFT} when drift is detected"
     )
     args = p.parse_args(argv)
@@ -113,10 +220,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = drift_check(
         Path(args.baseline_dir),
         Path(args.capture_dir),
-        Path(args.schema),
+        Path(args.schema) if args.schema else None,
         Path(args.output_dir),
         thresholds,
         args.model_name,
+        args.stage,
+        args.capture_source,
+        args.window_start,
+        args.window_end,
     )
     if args.fail_on_drift and report["drift_detected"]:
         print(f"DRIFT: features {report['drifted_features']}", file=sys.stderr)

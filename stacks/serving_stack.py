@@ -51,7 +51,7 @@ from constructs.nag import (
     default_policy_resource,
 )
 from constructs.sagemaker_grants import model_role
-from constructs.training_pipeline import lazy_string
+from constructs.training_pipeline import lazy_result
 from mlops import definition_builds, serving_record
 from mlops.config import ModelConfig, StageConfig, pascal_case
 from mlops.instance_storage import has_instance_storage
@@ -175,7 +175,7 @@ class ServingStack(cdk.Stack):
             ground_truth_prefix=stage.monitoring.ground_truth_prefix,
             encryption_key=shared.data_key, vpc=shared.vpc, vpc_subnets=shared.job_subnets,
             security_groups=[shared.job_security_group],
-            image_uri=lazy_string(image.result),
+            image_uri=lazy_result(self, image),
             instance_type=instance_type, volume_encrypted=not has_instance_storage(instance_type),
             record_name_template=serving_record.record_name(stage_name, "{model}"),
             record_parameter_pattern=self.format_arn(
@@ -522,7 +522,7 @@ class ModelServingStack(cdk.NestedStack):
             model_package_arn=self._model_package_arn,
             model_package_arn_pattern=self._group.model_package_arn_pattern,
             problem_type=model.problem_type,
-            image_uri=lazy_string(image.result),
+            image_uri=lazy_result(self, image),
             instance_type=instance_type, volume_encrypted=not has_instance_storage(instance_type),
             cadence_hours=settings.cadence_minutes // 60,
             ground_truth_delay_hours=-(-settings.ground_truth_delay_minutes // 60),

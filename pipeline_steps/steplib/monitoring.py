@@ -18,8 +18,14 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from . import contract
+
 #: The CloudWatch namespace of the scheduled engine's metrics.
 NAMESPACE = "SageMakerMLOps/Monitoring"
+
+#: What the checks read beside a version's registered ``statistics.json`` (preprocess's
+#: ``baseline/`` output): a promotion copies them with it.
+BASELINE_COMPANIONS = ("baseline.parquet", "schema.json")
 
 # --- dimensions (every metric has the first three; per-feature and quality add one) -------
 STAGE = "Stage"
@@ -63,6 +69,13 @@ MONITORING_RUNS = "MonitoringRuns"
 # --- Model Monitor's own metrics (the model_monitor engine) -------------------------------
 MODEL_MONITOR_DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_MONITOR_MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
+#: Model Monitor's model-quality problem types, by the contract's: what it can check of
+#: the endpoints' output (one probability or one value per row; multiclass endpoints
+#: return probability vectors, and Model Monitor needs the predicted label).
+MODEL_MONITOR_PROBLEM_TYPES = {
+    contract.BINARY: "BinaryClassification",
+    contract.REGRESSION: "Regression",
+}
 MODEL_MONITOR_ENDPOINT = "Endpoint"
 MODEL_MONITOR_SCHEDULE = "MonitoringSchedule"
 

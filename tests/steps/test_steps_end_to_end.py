@@ -115,8 +115,15 @@ def test_the_registered_request_is_the_definitions_create_model_package(local_ru
         assert all(c["ModelDataUrl"].startswith("s3://") for c in containers)
         quality = request["ModelMetrics"]["ModelQuality"]["Statistics"]
         assert quality["S3Uri"].endswith("/evaluation/evaluation.json")
-        baseline = request["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]
+        baseline = request["ModelMetrics"]["ModelDataQuality"]["Statistics"]
         assert baseline["S3Uri"].endswith("/baseline/statistics.json")
+        model_monitor = request["DriftCheckBaselines"]["ModelDataQuality"]
+        assert model_monitor["Statistics"]["S3Uri"].endswith(
+            "/baseline/model-monitor/statistics.json"
+        )
+        assert model_monitor["Constraints"]["S3Uri"].endswith(
+            "/baseline/model-monitor/constraints.json"
+        )
         assert request["CustomerMetadataProperties"]["model_name"] == model
         # Accounts that deploy the model can read every object the version refers to.
         uris = [c["ModelDataUrl"] for c in containers] + [quality["S3Uri"], baseline["S3Uri"]]
@@ -126,14 +133,24 @@ def test_the_registered_request_is_the_definitions_create_model_package(local_ru
 
 
 def test_drift_results_as_expected(local_run):
+    from steplib import monitoring
+
     for model in MODELS:
         drift = local_run["summary"][model]["drift"]
         assert drift["as sent"]["detected"] is False
         assert drift["shifted"]["detected"] is True
         assert set(drift["shifted"]["features"]) == set(drift["shifted"]["shifted"])
         report = json.loads(Path(drift["shifted"]["report"]).read_text())
+        assert report["no_data"] is False and report["drift_score"] > 0
         names = {m["MetricName"] for m in report["metrics"]}
-        assert {"DriftDetected", "FeaturePSI", "FeaturePValue", "FeatureMissingRate"} <= names
+        assert {
+            monitoring.DRIFT_DETECTED,
+            monitoring.DRIFT_SCORE,
+            monitoring.FEATURE_PSI,
+            monitoring.FEATURE_P_VALUE,
+            monitoring.FEATURE_MISSING_RATE,
+            monitoring.MONITORING_RUNS,
+        } <= names
 
 
 @pytest.mark.parametrize(

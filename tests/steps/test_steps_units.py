@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from steplib import drift, metrics, payload, rawio, transform
+from steplib import drift, metrics, monitoring, payload, rawio, transform
 from steplib.contract import BINARY, MULTICLASS, REGRESSION
 from steplib.errors import DataError
 from steplib.schema import parse_schema_doc
@@ -222,7 +222,7 @@ def test_categorical_drift_uses_chi_square_and_pools_unseen_levels():
     )
 
 
-def test_cloudwatch_metrics_shape(small_schema):
+def test_drift_metrics_shape(small_schema):
     base = frame(40)
     rep = drift.drift_report(
         drift.baseline_statistics(base, small_schema),
@@ -232,10 +232,18 @@ def test_cloudwatch_metrics_shape(small_schema):
         small_schema,
         drift.DriftThresholds(),
     )
-    ms = drift.cloudwatch_metrics(rep, "m")
-    assert ms[0]["MetricName"] == "DriftDetected" and ms[0]["Value"] == 0.0
+    ms = monitoring.drift_metrics(rep, "dev", "m", monitoring.ENDPOINT_SOURCE)
+    by_name = {m["MetricName"]: m for m in ms if len(m["Dimensions"]) == 3}
+    assert by_name[monitoring.DRIFT_DETECTED]["Value"] == 0.0
+    assert by_name[monitoring.NO_DATA]["Value"] == 0.0
+    assert by_name[monitoring.ROWS_CHECKED]["Value"] == 40.0
     assert all(set(m) == {"MetricName", "Dimensions", "Value", "Unit"} for m in ms)
-    assert {d["Name"] for m in ms for d in m["Dimensions"]} == {"ModelName", "FeatureName"}
+    assert {d["Name"] for m in ms for d in m["Dimensions"]} == {
+        monitoring.STAGE,
+        monitoring.MODEL,
+        monitoring.SOURCE,
+        monitoring.FEATURE,
+    }
 
 
 # --- metrics and gate ---------------------------------------------------------------------
