@@ -30,7 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from mlops.instance_storage import has_instance_storage
 from mlops.names import pascal_case
-from pipeline_steps.steplib import contract
+from pipeline_steps.steplib import contract, monitoring
 
 CONTEXT_KEY = "mlops"
 
@@ -864,12 +864,12 @@ def _monitoring_problems(
 ) -> list[str]:
     """A stage's monitoring: a cadence the engine allows, N of M windows CloudWatch can
     evaluate, something to monitor, and Model Monitor only where it can monitor."""
-    monitoring = stage.monitoring
-    if not monitoring.enabled:
+    settings = stage.monitoring
+    if not settings.enabled:
         return []
     where = f"stages.{name}.monitoring"
     problems: list[str] = []
-    cadence, engine = monitoring.cadence_minutes, monitoring.engine
+    cadence, engine = settings.cadence_minutes, settings.engine
     lowest = MIN_CADENCE_MINUTES[engine]
     if cadence < lowest:
         problems.append(
@@ -886,7 +886,7 @@ def _monitoring_problems(
             f"{where}.cadenceMinutes: got {cadence}: the scheduled engine runs on 15-minute "
             f"steps. Fix: e.g. {max(15, cadence - cadence % 15)}"
         )
-    retrain = monitoring.retrain
+    retrain = settings.retrain
     if retrain.drift_windows > retrain.of_last_windows:
         problems.append(
             f"{where}.retrain.driftWindows: got {retrain.drift_windows}: more than "
@@ -901,7 +901,7 @@ def _monitoring_problems(
             f"{limit // (cadence * 60)} windows, or a longer cadence"
         )
     captures = stage.endpoint.capture_percent > 0
-    if not captures and not monitoring.batch:
+    if not captures and not settings.batch:
         problems.append(
             f"{where}.enabled: got true: nothing to monitor: the stage's endpoints capture no "
             "data (serverless, or dataCapturePercent 0) and batch is false. Fix: serve on "
