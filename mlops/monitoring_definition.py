@@ -126,6 +126,9 @@ def monitoring_definition(
         "--baseline-dir", BASELINE_DIR, "--capture-dir", CAPTURE_DIR,
         "--output-dir", OUTPUT_DIR, "--model-name", _get("ModelName"),
         "--stage", stage_name, "--capture-source", _get("CaptureSource"),
+        # The run's window: the metrics' timestamp (the quality check's labels may be of an
+        # earlier window, but its metrics land in this run's period, where the alarm looks).
+        "--window-start", _window("WindowStart"), "--window-end", _window("WindowEnd"),
     ]  # fmt: skip
     code_inputs = [
         _s3_input("source", "${SourceUri}", PROCESSING_SOURCE_DIR),

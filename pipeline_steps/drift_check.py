@@ -172,44 +172,11 @@ def drift_check(
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--baseline-dir", default="/opt/ml/processing/baseline")
-    p.add_argument("--capture-dir", default="/opt/ml/processing/input/capture")
-    p.add_argument(
-        "--schema", default=None, help="schema file (default: <baseline-dir>/schema.json)"
-    )
-    p.add_argument("--output-dir", default="/opt/ml/processing/output")
+    monitoring.add_run_arguments(p)
     defaults = drift.DriftThresholds()
     p.add_argument("--psi-threshold", type=float, default=defaults.psi)
     p.add_argument("--ks-p-value-threshold", type=float, default=defaults.p_value)
     p.add_argument("--missing-rate-increase", type=float, default=defaults.missing_rate_increase)
-    p.add_argument(
-        "--model-name",
-        default=os.environ.get("MODEL_NAME", "model"),
-        help="ModelName dimension of the CloudWatch metrics (default: $MODEL_NAME or 'model')",
-    )
-    p.add_argument(
-        "--stage",
-        default=os.environ.get("STAGE", "dev"),
-        help="Stage dimension of the CloudWatch metrics (default: $STAGE or 'dev')",
-    )
-    p.add_argument(
-        "--capture-source",
-        choices=monitoring.SOURCES,
-        default=monitoring.ENDPOINT_SOURCE,
-        help="CaptureSource dimension: what was captured (default: endpoint)",
-    )
-    p.add_argument(
-        "--window-start",
-        type=monitoring.window_time,
-        default=None,
-        help="the window's start, ISO 8601, written to the report (default: none)",
-    )
-    p.add_argument(
-        "--window-end",
-        type=monitoring.window_time,
-        default=None,
-        help="the window's end, ISO 8601: the metrics' timestamp (default: none, publish time)",
-    )
     p.add_argument(
         "--fail-on-drift", action="store_true", help=f"exit {EXIT_DRIFT} when drift is detected"
     )

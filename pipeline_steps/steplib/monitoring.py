@@ -13,8 +13,10 @@ app imports it as ``pipeline_steps.steplib.monitoring``.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import math
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -193,6 +195,45 @@ def window_time(value: str) -> str:
     except (TypeError, ValueError):
         raise ValueError(f"{value!r} is not an ISO 8601 time") from None
     return value
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every check of a monitoring run takes: where its inputs and output are,
+    and the dimensions and window of the metrics it writes."""
+    parser.add_argument("--baseline-dir", default="/opt/ml/processing/baseline")
+    parser.add_argument("--capture-dir", default="/opt/ml/processing/input/capture")
+    parser.add_argument(
+        "--schema", default=None, help="schema file (default: <baseline-dir>/schema.json)"
+    )
+    parser.add_argument("--output-dir", default="/opt/ml/processing/output")
+    parser.add_argument(
+        "--model-name",
+        default=os.environ.get("MODEL_NAME", "model"),
+        help="ModelName dimension of the CloudWatch metrics (default: $MODEL_NAME or 'model')",
+    )
+    parser.add_argument(
+        "--stage",
+        default=os.environ.get("STAGE", "dev"),
+        help="Stage dimension of the CloudWatch metrics (default: $STAGE or 'dev')",
+    )
+    parser.add_argument(
+        "--capture-source",
+        choices=SOURCES,
+        default=ENDPOINT_SOURCE,
+        help="CaptureSource dimension: what was captured (default: endpoint)",
+    )
+    parser.add_argument(
+        "--window-start",
+        type=window_time,
+        default=None,
+        help="the window's start, ISO 8601, written to the report (default: none)",
+    )
+    parser.add_argument(
+        "--window-end",
+        type=window_time,
+        default=None,
+        help="the window's end, ISO 8601: the metrics' timestamp (default: none, publish time)",
+    )
 
 
 def metric_names(entries: Iterable[Mapping[str, Any]]) -> set[tuple[str, tuple[str, ...]]]:

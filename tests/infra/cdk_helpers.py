@@ -118,3 +118,19 @@ def third_party_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             modules.add((node.module or "").split(".")[0])
     return modules - set(sys.stdlib_module_names) - {"__future__"}
+
+
+def dummy_aws_credentials(monkeypatch: Any, folder: Path) -> None:
+    """Dummy credentials and region from the environment, no configuration files, no
+    instance metadata: making a boto3 client then calls nothing (for Stubber tests)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(folder / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)

@@ -14,13 +14,12 @@ import datetime
 import hashlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, load_handler, third_party_imports
+from cdk_helpers import ROOT, dummy_aws_credentials, load_handler, third_party_imports
 
 HANDLER = ROOT / "handlers" / "drift_retrain" / "index.py"
 retrainer = load_handler("drift_retrain")
@@ -144,24 +143,10 @@ class Aws:
 DESCRIPTION = f"Started by drift alarm {ALARM_NAME} going into ALARM: {REASON}"
 
 
-def _dummy_credentials(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(folder / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def sagemaker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _dummy_credentials(monkeypatch, tmp_path_factory.mktemp("aws"))
+        dummy_aws_credentials(monkeypatch, tmp_path_factory.mktemp("aws"))
         yield boto3.client("sagemaker", region_name="us-east-1")
 
 
@@ -206,6 +191,15 @@ def test_a_transition_from_insufficient_data_starts_a_run(aws: Aws) -> None:
     aws.executions([])
     arn = aws.started(DESCRIPTION)
     assert run(aws, alarm_event(previous="INSUFFICIENT_DATA"))["executionArn"] == arn
+
+
+@pytest.mark.parametrize("source", ["batch", "model-monitor-2"])
+def test_every_drift_alarm_of_the_model_starts_its_pipeline(aws: Aws, source: str) -> None:
+    """Batch capture's alarm, and a Model Monitor stage's alarms on groups of features."""
+    name = f"{STAGE}/{MODEL}/drift-{source}"
+    aws.executions([])
+    arn = aws.started(f"Started by drift alarm {name} going into ALARM: {REASON}")
+    assert run(aws, alarm_event(name=name))["executionArn"] == arn
 
 
 def test_a_redelivered_event_sends_the_same_request(aws: Aws) -> None:

@@ -43,8 +43,10 @@ def _body(template: dict[str, Any]) -> dict[str, Any]:
         if p["Properties"]["PipelineName"].endswith("-monitoring")
     ]
     body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0]
-    text = body if isinstance(body, str) else "".join(
-        part if isinstance(part, str) else "TOKEN" for part in body["Fn::Join"][1]
+    text = (
+        body
+        if isinstance(body, str)
+        else "".join(part if isinstance(part, str) else "TOKEN" for part in body["Fn::Join"][1])
     )
     return json.loads(text)
 
@@ -160,9 +162,9 @@ def test_monitoring_pipeline_jobs_are_isolated_and_valid(templates: dict[str, An
         definition.STEP_DRIFT_CHECK,
         definition.STEP_QUALITY_CHECK,
     ]
-    assert {o["OutputName"] for o in steps[definition.STEP_SELECT_WINDOW]["OutputParameters"]} == set(
-        definition.WINDOW_OUTPUTS
-    )
+    assert {
+        o["OutputName"] for o in steps[definition.STEP_SELECT_WINDOW]["OutputParameters"]
+    } == set(definition.WINDOW_OUTPUTS)
 
 
 def test_only_the_publish_step_reaches_cloudwatch(templates: dict[str, Any]) -> None:

@@ -12,7 +12,6 @@ import datetime
 import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,7 +19,7 @@ import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, load_handler, third_party_imports
+from cdk_helpers import ROOT, dummy_aws_credentials, load_handler, third_party_imports
 
 HANDLER = ROOT / "handlers" / "monitoring_publish" / "index.py"
 publisher = load_handler("monitoring_publish")
@@ -119,24 +118,10 @@ class Aws:
             self.stubs["cloudwatch"].add_response("put_metric_data", {}, params)
 
 
-def _dummy_credentials(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(folder / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _dummy_credentials(monkeypatch, tmp_path_factory.mktemp("aws"))
+        dummy_aws_credentials(monkeypatch, tmp_path_factory.mktemp("aws"))
         yield (
             boto3.client("s3", region_name="us-east-1"),
             boto3.client("cloudwatch", region_name="us-east-1"),

@@ -12,13 +12,12 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, load_handler, third_party_imports
+from cdk_helpers import ROOT, dummy_aws_credentials, load_handler, third_party_imports
 
 from mlops.serving_record import NO_VERSION, endpoint_name, record_name
 
@@ -171,25 +170,11 @@ class Aws:
             self.put(run + name, json.dumps(body).encode())
 
 
-def _dummy_credentials(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(folder / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Any]]:
     """Real clients, made once (loading SageMaker's model is slow)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _dummy_credentials(monkeypatch, tmp_path_factory.mktemp("aws"))
+        dummy_aws_credentials(monkeypatch, tmp_path_factory.mktemp("aws"))
         yield (
             boto3.client("ssm", region_name="us-east-1"),
             boto3.client("sagemaker", region_name="us-east-1"),

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, load_handler, third_party_imports
+from cdk_helpers import ROOT, dummy_aws_credentials, load_handler, third_party_imports
 
 HANDLER = ROOT / "handlers" / "studio_teardown" / "index.py"
 studio = load_handler("studio_teardown")
@@ -226,24 +226,9 @@ class Aws:
         self.stubs["lambda"].add_response("invoke", {"StatusCode": status_code}, params)
 
 
-def _dummy_credentials(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    """Dummy credentials and region from the environment, no configuration files."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(folder / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    _dummy_credentials(monkeypatch, tmp_path)
+    dummy_aws_credentials(monkeypatch, tmp_path)
     return monkeypatch
 
 
@@ -251,7 +236,7 @@ def credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Monke
 def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     """Real sagemaker and lambda clients, made once (loading SageMaker's model is slow)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _dummy_credentials(monkeypatch, tmp_path_factory.mktemp("aws"))
+        dummy_aws_credentials(monkeypatch, tmp_path_factory.mktemp("aws"))
         yield (
             boto3.client("sagemaker", region_name="us-east-1"),
             boto3.client("lambda", region_name="us-east-1"),
