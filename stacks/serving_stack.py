@@ -561,6 +561,8 @@ class ModelServingStack(cdk.NestedStack):
             description=f"Model Monitor published no data-quality metric of {model.name} in "
             "two runs: its schedule failed or stopped",
         )  # fmt: skip
+        # Schedules and job definitions name the endpoint: it must exist first.
+        schedules.node.add_dependency(self.endpoint)
         only_if(schedules, self._approved)
 
 

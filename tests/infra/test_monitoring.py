@@ -223,6 +223,10 @@ def test_model_monitor_stage_has_both_schedules_per_endpoint(model_monitor: dict
     }
     assert set(schedules) == {"DataQuality", "ModelQuality"}
     assert all(s["EndpointName"] == f"staging-{MODEL}" for s in schedules.values())
+    (endpoint,) = resources_of(nested, "AWS::SageMaker::Endpoint")
+    for kind in ("MonitoringSchedule", "DataQualityJobDefinition", "ModelQualityJobDefinition"):
+        for resource in resources_of(nested, f"AWS::SageMaker::{kind}").values():
+            assert endpoint in resource["DependsOn"], kind  # it names the endpoint
     assert all(
         s["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
         for s in schedules.values()
