@@ -49,7 +49,7 @@ from constructs.nag import (
 )
 from constructs.network import selected_subnet_ids
 from constructs.pipeline_base import SageMakerPipeline
-from constructs.s3_grants import grant_objects_read, grant_prefix
+from constructs.s3_grants import grant_objects_read, grant_pattern_read, grant_prefix
 from constructs.sagemaker_grants import grant_sagemaker_basics, sagemaker_role
 from constructs.service_principals import confined_service_principal
 from constructs.training_pipeline import ASSET_EXCLUDES, RUNNER, STEPS_DIR
@@ -80,6 +80,7 @@ class MonitoringPipeline(SageMakerPipeline):
         artifacts_bucket: s3.IBucket,
         baseline_key_pattern: str,
         capture_bucket: s3.IBucket,
+        batch_data: Sequence[tuple[s3.IBucket, str]],
         ground_truth_bucket: s3.IBucket,
         ground_truth_prefix: str,
         encryption_key: kms.IKey,
@@ -99,6 +100,8 @@ class MonitoringPipeline(SageMakerPipeline):
         """
         Args:
             baseline_key_pattern: the keys of registered baselines (read by the jobs).
+            batch_data: the batch transforms' input and output files, as (bucket, key
+                pattern): batch capture lists them, and the checks read them.
             record_name_template: the SSM name of a model's version record (``{model}``).
             record_parameter_pattern: the ARN pattern of those parameters.
             endpoint_name_template: a model's endpoint name (``{model}``).
@@ -120,13 +123,10 @@ class MonitoringPipeline(SageMakerPipeline):
             self.job_role, source.bucket, [source.s3_object_key, runner.s3_object_key]
         )
         grant_prefix(self.job_role, artifacts_bucket, MONITORING_PREFIX, write=True)
-        self.job_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadRegisteredBaselines",
-                actions=["s3:GetObject"],
-                resources=[artifacts_bucket.arn_for_objects(baseline_key_pattern)],
-            )
-        )
+        # SageMaker lists an S3Prefix input (the baseline directory) before reading it.
+        grant_pattern_read(self.job_role, artifacts_bucket, baseline_key_pattern)
+        for bucket, pattern in batch_data:
+            grant_pattern_read(self.job_role, bucket, pattern)
         grant_prefix(self.job_role, capture_bucket, "")
         grant_prefix(self.job_role, ground_truth_bucket, ground_truth_prefix)
 
@@ -157,6 +157,8 @@ class MonitoringPipeline(SageMakerPipeline):
                     conditions={"StringLike": {"s3:prefix": [prefix]}},
                 )
             )  # fmt: skip
+        # Batch transform capture is manifests of the jobs' files: the step reads them.
+        grant_pattern_read(window_role, capture_bucket, "*/batch/*")
         grant_prefix(window_role, artifacts_bucket, MONITORING_PREFIX, write=True)
         self.window_function = self._function(
             "WindowFunction", "monitoring_window", window_role, encryption_key, log_retention,
@@ -351,7 +353,9 @@ class DriftSchedule(Construct):
             "WindowMinutes": str(minutes),
             "GroundTruthDelayMinutes": str(int(ground_truth_delay.to_minutes())),
         }
-        assert set(parameters) == set(definition.PARAMETERS)
+        if set(parameters) != set(definition.PARAMETERS):
+            raise ValueError(f"the schedule sets {sorted(parameters)}, the pipeline takes "
+                             f"{sorted(definition.PARAMETERS)}")  # fmt: skip
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",

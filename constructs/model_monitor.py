@@ -32,7 +32,7 @@ from constructs.nag import (
     default_policy_resource,
 )
 from constructs.network import selected_subnet_ids
-from constructs.s3_grants import grant_prefix
+from constructs.s3_grants import grant_pattern_read, grant_prefix
 from constructs.sagemaker_grants import grant_sagemaker_basics, sagemaker_role
 from constructs.sdk_call import deploy_time_call
 from pipeline_steps.steplib import contract, monitoring
@@ -42,6 +42,18 @@ METRICS_PER_ALARM = 10
 ENDPOINT_INPUT = "/opt/ml/processing/input/endpoint"
 GROUND_TRUTH_INPUT = "/opt/ml/processing/input/ground-truth"
 OUTPUT = "/opt/ml/processing/output"
+
+
+def schedule_expression(hours: int) -> str:
+    """Model Monitor's cron for every ``hours`` hours (hourly, every N hours, or daily at
+    midnight UTC: the forms ``CreateMonitoringSchedule`` documents)."""
+    if hours == 1:
+        return "cron(0 * ? * * *)"
+    if hours == 24:
+        return "cron(0 0 ? * * *)"
+    if 24 % hours:
+        raise ValueError(f"Model Monitor runs every N hours, N dividing 24; got {hours}")
+    return f"cron(0 0/{hours} ? * * *)"
 
 
 def _name_of(arn: str) -> str:
@@ -101,13 +113,18 @@ class ModelMonitorSchedules(Construct):
         grant_sagemaker_basics(
             self.role, stack, encryption_key, vpc=vpc, log_groups=("ProcessingJobs",)
         )
+        grant_pattern_read(self.role, baseline_bucket, baseline_key_pattern)
+        # Model Monitor publishes its metrics as the job's role (AWS spells the namespace
+        # with and without the leading slash).
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="ReadRegisteredBaselines",
-                actions=["s3:GetObject"],
-                resources=[baseline_bucket.arn_for_objects(baseline_key_pattern)],
+                sid="PublishModelMonitorMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # no resource type; the namespace condition bounds it
+                conditions={"StringLike": {"cloudwatch:namespace": [
+                    "aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"]}},
             )
-        )
+        )  # fmt: skip
         grant_prefix(self.role, capture_bucket, capture_prefix)
         grant_prefix(self.role, ground_truth_bucket, ground_truth_prefix)
         grant_prefix(self.role, output_bucket, output_prefix, write=True)
@@ -196,8 +213,10 @@ class ModelMonitorSchedules(Construct):
             endpoint_input.update(inferenceAttribute="0")
         model_quality = sagemaker.CfnModelQualityJobDefinition(
             self, "ModelQualityJobDefinition",
-            model_quality_app_specification={"imageUri": image_uri,
-                                             "problemType": monitoring.MODEL_MONITOR_PROBLEM_TYPES[problem_type]},
+            model_quality_app_specification={
+                "imageUri": image_uri,
+                "environment": {"publish_cloudwatch_metrics": "Enabled"},
+                "problemType": monitoring.MODEL_MONITOR_PROBLEM_TYPES[problem_type]},
             model_quality_baseline_config={"constraintsResource": {"s3Uri": uri["quality"]}},
             model_quality_job_input={
                 "endpointInput": endpoint_input,
@@ -210,7 +229,7 @@ class ModelMonitorSchedules(Construct):
         )  # fmt: skip
         for definition in (data_quality, model_quality):
             definition.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
-        hourly = "cron(0 * ? * * *)" if cadence_hours == 1 else f"cron(0 */{cadence_hours} ? * * *)"
+        hourly = schedule_expression(cadence_hours)
         self.data_quality_schedule = self._schedule(
             "DataQualitySchedule", "DataQuality", data_quality.attr_job_definition_arn, hourly
         )

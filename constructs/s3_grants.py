@@ -40,6 +40,16 @@ def grant_prefix(
     _key(grantee, bucket, KEY_WRITE if write else KEY_READ)
 
 
+def grant_pattern_read(grantee: iam.IGrantable, bucket: s3.IBucket, pattern: str) -> None:
+    """Read (get and list) the objects whose keys match ``pattern`` (``*`` any run of
+    characters, ``/`` included), e.g. every registered baseline of a stage."""
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(READ_ACTIONS), resources=[bucket.arn_for_objects(pattern)])
+    )
+    _list(grantee, bucket, [pattern])
+    _key(grantee, bucket, KEY_READ)
+
+
 def grant_objects_read(grantee: iam.IGrantable, bucket: s3.IBucket, keys: Sequence[str]) -> None:
     """Read exactly the objects ``keys`` (e.g. a construct's CDK asset files)."""
     grantee.grant_principal.add_to_principal_policy(

@@ -102,7 +102,7 @@ class ServingStack(cdk.Stack):
         self.monitoring: MonitoringPipeline | None = None
         retrain: lambda_.IFunction | None = None
         if stage.monitoring.enabled:
-            self.monitoring = self._monitoring_pipeline(stage_name, stage, data)
+            self.monitoring = self._monitoring_pipeline(stage_name, stage, data, models)
             if stage.monitoring.retrain.enabled:
                 retrain = DriftRetrain.handler(
                     self, "DriftRetrain", stage_name=stage_name,
@@ -160,7 +160,7 @@ class ServingStack(cdk.Stack):
             self._release(stage_name, stage, data, release)
 
     def _monitoring_pipeline(
-        self, stage_name: str, stage: StageConfig, data: DataStack
+        self, stage_name: str, stage: StageConfig, data: DataStack, models: tuple[ModelConfig, ...]
     ) -> MonitoringPipeline:
         """The stage's scheduled drift and quality checks (every model, both sources)."""
         shared = data.resources_for(self)
@@ -172,6 +172,10 @@ class ServingStack(cdk.Stack):
             self, "Monitoring", pipeline_name=f"{stage_name}-monitoring", stage_name=stage_name,
             artifacts_bucket=shared.artifacts_bucket, baseline_key_pattern=BASELINE_KEYS,
             capture_bucket=shared.data_capture_bucket, ground_truth_bucket=shared.raw_data_bucket,
+            batch_data=[
+                *((shared.raw_data_bucket, p) for p in _patterns(models, "batch_input")),
+                *((shared.artifacts_bucket, p) for p in _patterns(models, "batch_output")),
+            ],
             ground_truth_prefix=stage.monitoring.ground_truth_prefix,
             encryption_key=shared.data_key, vpc=shared.vpc, vpc_subnets=shared.job_subnets,
             security_groups=[shared.job_security_group],
@@ -564,6 +568,17 @@ class ModelServingStack(cdk.NestedStack):
         # Schedules and job definitions name the endpoint: it must exist first.
         schedules.node.add_dependency(self.endpoint)
         only_if(schedules, self._approved)
+
+
+def _patterns(models: tuple[ModelConfig, ...], prefix: str) -> list[str]:
+    """Key patterns of the models' batch input or output files: one for every model on the
+    default layout (its name a wildcard), and each configured prefix of its own."""
+    found = set()
+    for model in models:
+        value = getattr(model, prefix)
+        configured = getattr(model, f"{prefix}_prefix") is not None
+        found.add(f"{value if configured else value.replace(model.name, '*', 1)}*")
+    return sorted(found)
 
 
 def model_feature_count(model: ModelConfig) -> int:

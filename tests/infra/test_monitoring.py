@@ -4,6 +4,7 @@ for it, the alarms and the retrain rule, and monitoring's config errors."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 from typing import Any
 
@@ -333,3 +334,58 @@ def test_monitoring_can_be_turned_off() -> None:
     config["stages"]["dev"]["monitoring"] = {"enabled": False, "batch": False}
     parsed = parse_config(config, project_root=PROJECT_ROOT)
     assert parsed.stages["dev"].monitoring.enabled is False
+
+
+def _statements(template: dict[str, Any], role_fragment: str) -> list[dict[str, Any]]:
+    """The statements of the policies attached to roles whose logical ID has ``role_fragment``."""
+    found = []
+    for policy in resources_of(template, "AWS::IAM::Policy").values():
+        roles = json.dumps(policy["Properties"].get("Roles", []))
+        if role_fragment in roles:
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def _lists(statements: list[dict[str, Any]], pattern: str) -> bool:
+    return any(
+        st.get("Action") == "s3:ListBucket"
+        and pattern in st.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])
+        for st in statements
+    )
+
+
+def test_the_jobs_may_list_what_they_read(templates: dict[str, Any]) -> None:
+    """SageMaker lists an S3Prefix input (the baseline directory) before it downloads it;
+    batch capture points at the batch jobs' own files, which the window step reads."""
+    from stacks.serving_stack import BASELINE_KEYS
+
+    parent = templates["staging/Serving"]
+    jobs = _statements(parent, "MonitoringJobRole")
+    assert _lists(jobs, BASELINE_KEYS)
+    assert _lists(jobs, "batch/*/input/*") and _lists(jobs, "batch/*/output/*")
+    window = _statements(parent, "MonitoringWindowRole")
+    assert _lists(window, "*/batch/*")
+
+
+def test_model_monitor_may_publish_its_own_metrics(model_monitor: dict[str, Any]) -> None:
+    statements = _statements(_nested(model_monitor, "staging"), "ModelMonitorRole")
+    (publish,) = [st for st in statements if st.get("Sid") == "PublishModelMonitorMetrics"]
+    namespaces = publish["Condition"]["StringLike"]["cloudwatch:namespace"]
+    for namespace in (
+        monitoring.MODEL_MONITOR_DATA_NAMESPACE,
+        monitoring.MODEL_MONITOR_MODEL_NAMESPACE,
+    ):
+        assert any(fnmatch.fnmatchcase(namespace, n) for n in namespaces)
+    assert _lists(statements, "pipelines/*/executions/*/preprocess/baseline/*")
+
+
+@pytest.mark.parametrize(
+    ("hours", "expression"),
+    [(1, "cron(0 * ? * * *)"), (2, "cron(0 0/2 ? * * *)"), (24, "cron(0 0 ? * * *)")],
+)
+def test_model_monitor_schedules_use_the_documented_cron_forms(hours: int, expression: str) -> None:
+    from constructs.model_monitor import schedule_expression
+
+    assert schedule_expression(hours) == expression
+    with pytest.raises(ValueError):
+        schedule_expression(5)
