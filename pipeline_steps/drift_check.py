@@ -3,26 +3,40 @@
 Runs in the SageMaker scikit-learn processing image on a schedule (SageMaker Model Monitor
 is closed to new customers, so this replaces its data-quality job). Reads the baseline that
 preprocess wrote (``statistics.json``, ``baseline.parquet``; the schema from
-``schema.json`` there unless ``--schema`` is given) and every data-capture ``*.jsonl`` file
-under the capture directory, and writes ``drift_report.json``:
+``schema.json`` there unless ``--schema`` is given) and the window's requests under the
+capture directory, by ``--capture-source``:
+
+* ``endpoint``: every real-time data-capture ``*.jsonl`` file (``captureData`` records;
+  :func:`steplib.payload.read_capture`);
+* ``batch``: the batch transform jobs' input files, which batch data capture's manifests
+  list and the window step resolves: every file, whatever its name (``part-0.csv``), in
+  subfolders too, but hidden files and markers (names starting with ``.`` or ``_``). Each
+  line is one record of raw features, as the endpoint takes them: CSV (the schema's
+  features in schema order, no target; a header row first is skipped) or JSON Lines (one
+  object a line keyed by feature name); see :func:`steplib.payload.read_batch_inputs`;
+
+and writes ``drift_report.json``:
 
 * per feature: PSI and Kolmogorov-Smirnov (numeric) or PSI and chi-square (categorical),
   missing-value rates, wrong-type counts, and the drift decision with its reasons;
 * ``drift_detected``: true when any feature drifted; ``drift_score``: the largest PSI;
 * ``no_data``: true when the window held no captured record (see below);
 * ``model_name``, ``stage``, ``capture_source``, ``window_start``, ``window_end`` (as given
-  by ``--window-start``/``--window-end``, else null), ``capture_record_count``;
+  by ``--window-start``/``--window-end``, else null), ``capture_record_count`` (records
+  read: capture records, or for ``batch`` input rows);
 * ``metrics``: finished ``MetricData`` entries for CloudWatch ``PutMetricData``, built by
   :mod:`steplib.monitoring` (the drift metrics, then one ``MonitoringRuns``).
 
 An empty window (no ``*.jsonl`` file, or only files without a record: the window manifest
-then delivers one empty file) is not an error: the report has ``no_data: true``,
-``window_row_count: 0``, ``drift_detected: false``, ``drift_score: null``, no features, and
-the metrics ``NoData`` = 1 and ``RowsChecked`` = 0 (no drift value). The baseline and the
-schema are still read and checked. A capture directory that does not exist is an error.
+then delivers one empty file; for ``batch``, no file, or files without a row: empty, or a
+header only) is not an error: the report has ``no_data: true``, ``window_row_count: 0``,
+``drift_detected: false``, ``drift_score: null``, no features, and the metrics ``NoData`` =
+1 and ``RowsChecked`` = 0 (no drift value). The baseline and the schema are still read and
+checked. A capture directory that does not exist is an error.
 
 Drift is a result, not an error: the exit code is 0 unless ``--fail-on-drift`` is given.
-A malformed capture line is an error (exit 2) naming file and line, and writes no report.
+A malformed capture line (for ``batch``: an input line that is not a row of the schema's
+features) is an error (exit 2) naming file and line, and writes no report.
 """
 
 from __future__ import annotations
@@ -43,7 +57,7 @@ import pyarrow.parquet as pq
 from steplib import drift, monitoring, rawio
 from steplib.contract import NUMERIC
 from steplib.errors import DataError, run_main
-from steplib.payload import read_capture
+from steplib.payload import read_batch_inputs, read_capture
 from steplib.schema import Schema, load_schema
 
 LOG = logging.getLogger("pipeline_steps.drift_check")
@@ -126,7 +140,8 @@ def drift_check(
     """Run the step; returns the report written to ``drift_report.json``.
 
     ``schema_path``: None reads ``<baseline_dir>/schema.json``. ``stage`` and
-    ``capture_source`` are the metrics' ``Stage`` and ``CaptureSource`` dimensions.
+    ``capture_source`` are the metrics' ``Stage`` and ``CaptureSource`` dimensions;
+    ``capture_source`` also says what ``capture_dir`` holds (see the module docstring).
     ``window_start``/``window_end``: the window's bounds (ISO 8601), written to the report
     as given; None writes null (the publish step then stamps the metrics with its own time).
     """
@@ -136,11 +151,15 @@ def drift_check(
         )
     schema = load_schema(Path(baseline_dir) / "schema.json" if schema_path is None else schema_path)
     stats, baseline = load_baseline(baseline_dir, schema)
-    if capture_window_is_empty(capture_dir):
-        report = no_data_report(stats, baseline, schema, thresholds)
+    if capture_source == monitoring.BATCH_SOURCE:
+        window, type_errors, records = read_batch_inputs(capture_dir, schema)
+    elif capture_window_is_empty(capture_dir):
         records = 0
     else:
         window, type_errors, records = read_capture(capture_dir, schema)
+    if records == 0:
+        report = no_data_report(stats, baseline, schema, thresholds)
+    else:
         report = drift.drift_report(stats, baseline, window, type_errors, schema, thresholds)
     no_data = records == 0
     report["no_data"] = no_data

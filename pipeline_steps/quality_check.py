@@ -1,24 +1,37 @@
 """Quality check: the model-quality metrics of a window's captured predictions, against labels.
 
 Runs in the SageMaker scikit-learn processing image on a schedule (it replaces Model
-Monitor's model-quality job). Joins the predictions in the window's data-capture records
-with the ground-truth labels uploaded for them, computes the problem type's metrics with
-the code Evaluate uses (``steplib.metrics.point_metrics``, without the bootstrap) and
-writes ``quality_report.json``.
+Monitor's model-quality job). Joins the window's captured predictions (an endpoint's
+data-capture records, or batch transform jobs' output files) with the ground-truth labels
+uploaded for them, computes the problem type's metrics with the code Evaluate uses
+(``steplib.metrics.point_metrics``, without the bootstrap) and writes
+``quality_report.json``.
 
 Inputs:
 
 * the schema: ``schema.json`` in the baseline directory unless ``--schema`` is given;
   its classes give the label encoding (the second of two is the positive class);
-* captured records (``*.jsonl`` under ``--capture-dir``, SageMaker data capture's layout):
-  ``captureData.endpointInput`` (the request, parsed as the endpoint parses it, to count its
-  rows) and ``captureData.endpointOutput`` (the response of the built-in XGBoost container,
-  ``CSV``, ``JSON`` or ``BASE64`` encoded). The response holds one value per request row:
-  the positive-class probability (``binary:logistic``), the class probabilities
-  (``multi:softprob``) or the predicted value (regression). Read are the container's CSV
-  forms (``0.1,0.9``; one row a line under batch transform; multiclass ``[p0, p1, p2]``
-  per row, or the probabilities of one row as plain CSV) and JSON lists (``[0.1, 0.9]``,
-  ``[[p0, p1, p2], ...]``);
+* the predictions under ``--capture-dir``, by ``--capture-source``. Each is the
+  positive-class probability (``binary:logistic``), the class probabilities
+  (``multi:softprob``) or the predicted value (regression), as the built-in XGBoost
+  container answers them:
+
+  - ``endpoint``: captured records (``*.jsonl``, SageMaker real-time data capture's
+    layout): ``captureData.endpointInput`` (the request, parsed as the endpoint parses it,
+    to count its rows) and ``captureData.endpointOutput`` (the container's response,
+    ``CSV``, ``JSON`` or ``BASE64`` encoded), one value per request row. Read are the
+    container's CSV forms (``0.1,0.9``; one row a line under batch transform; multiclass
+    ``[p0, p1, p2]`` per row, or the probabilities of one row as plain CSV) and JSON lists
+    (``[0.1, 0.9]``, ``[[p0, p1, p2], ...]``);
+  - ``batch``: the batch transform jobs' output files (``<input name>.out``), which batch
+    data capture's manifests list and the window step resolves: every file, whatever its
+    name, but hidden files and markers (a name starting with ``.`` or ``_``). A non-blank
+    line is the prediction of one input record (``AssembleWith`` ``Line``) followed by the
+    two columns ``GenerateInferenceId`` appends: CSV ``<prediction>,<inference id>,<inference
+    time>`` (blanks around the commas allowed; the prediction as the container writes one
+    row: ``0.93``, ``[p0, p1, p2]``, or ``p0,p1,p2``), or JSON ``{"output": <prediction>,
+    "SageMakerInferenceId": "...", "SageMakerInferenceTime": "..."}`` (see
+    :func:`steplib.payload.parse_batch_output_line`);
 * ground truth (every file under ``--ground-truth-dir`` whose name does not start with
   ``.`` or ``_``, sorted by path; JSON Lines in Model Monitor's layout):
   ``{"groundTruthData": {"data": "<label>", "encoding": "CSV"}, "eventMetadata":
@@ -31,6 +44,8 @@ Inputs:
 
 The join key (documented for whoever uploads ground truth):
 
+* a batch output line's key is its inference ID, as is (the rest of this list is about
+  real-time capture);
 * a captured record's id is ``eventMetadata.inferenceId`` when the caller set one (an
   ``InferenceId`` on InvokeEndpoint), else ``eventMetadata.eventId``, as Model Monitor
   merges them;
@@ -45,21 +60,24 @@ so the latest prediction or label wins); the report counts the ones replaced.
 
 The report (``quality_report.json``): ``model_name``, ``stage``, ``capture_source``,
 ``window_start`` and ``window_end`` (as ``--window-start``/``--window-end`` give them, else
-null; the publish step stamps the metrics with ``window_end``), ``problem_type``, ``capture_record_count`` (capture records read), ``prediction_count``
-(keyed predictions), ``ground_truth_count`` (keyed labels), ``labeled_row_count``
-(predictions with a label), ``unlabeled_prediction_count``, ``unmatched_label_count``,
-``duplicate_prediction_count``, ``duplicate_label_count``, ``no_data``, ``quality`` (every
+null; the publish step stamps the metrics with ``window_end``), ``problem_type``,
+``capture_record_count`` (capture records read; for ``batch``, output lines),
+``prediction_count`` (keyed predictions), ``ground_truth_count`` (keyed labels),
+``labeled_row_count`` (predictions with a label), ``unlabeled_prediction_count``,
+``unmatched_label_count``, ``duplicate_prediction_count``, ``duplicate_label_count``,
+``no_data``, ``quality`` (every
 metric of the problem type in the contract, by name: its value, or null when it is
 undefined on the window, such as AUC when the labelled rows hold one class, or R² of one
 row) and ``metrics`` (finished CloudWatch ``MetricData`` entries built by
 :mod:`steplib.monitoring`).
 
-No labelled prediction (an empty window, no labels yet, or no key in common) is not an
-error: ``no_data`` is true, every quality value null, and the metrics ``QualityNoData`` = 1
-and ``LabeledRowsChecked`` = 0. An undefined metric is left out of the metrics and is not
-an error either. A malformed capture or ground-truth line (not JSON, a field missing, an
-unknown class, a response whose size does not fit the request) is an error (exit 2)
-naming file and line, and writes no report.
+No labelled prediction (an empty window: no file, or only empty ones, such as the window
+step's ``empty/empty.jsonl``; no labels yet; or no key in common) is not an error:
+``no_data`` is true, every quality value null, and the metrics ``QualityNoData`` = 1 and
+``LabeledRowsChecked`` = 0. An undefined metric is left out of the metrics and is not an
+error either. A malformed capture, batch output or ground-truth line (not JSON, a field or
+the inference ID missing, an unknown class, a response whose size does not fit the
+request) is an error (exit 2) naming file and line, and writes no report.
 """
 
 from __future__ import annotations
@@ -86,7 +104,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 from steplib import contract, metrics, monitoring, rawio
 from steplib.contract import MULTICLASS, REGRESSION, Schema
 from steplib.errors import DataError, run_main
-from steplib.payload import PayloadError, parse_payload
+from steplib.payload import PayloadError, parse_payload, read_batch_outputs
 from steplib.schema import check_problem_type, load_schema
 
 LOG = logging.getLogger("pipeline_steps.quality_check")
@@ -196,11 +214,12 @@ def row_keys(base: str, rows: int) -> list[str]:
     return [base] if rows == 1 else [f"{base}:{i}" for i in range(rows)]
 
 
-def _response_values(text: str, where: str) -> np.ndarray:
-    """The numbers of a response body as an array (1-D, or 2-D for per-row lists)."""
+def _response_values(text: str, where: str, field: str = "endpointOutput.data") -> np.ndarray:
+    """The numbers of a response body as an array (1-D, or 2-D for per-row lists); ``field``
+    names the text in messages."""
     body = text.strip()
     if not body:
-        raise DataError(where, None, "endpointOutput.data is empty")
+        raise DataError(where, None, f"{field} is empty")
     try:
         if "[" in body:
             try:
@@ -213,23 +232,29 @@ def _response_values(text: str, where: str) -> np.ndarray:
             cells = [c for line in body.splitlines() for c in line.split(",")]
             values = np.asarray([float(c) for c in cells if c.strip()], dtype=np.float64)
     except (ValueError, TypeError, json.JSONDecodeError):
-        raise DataError(
-            where, None, f"endpointOutput.data is not a list of numbers: {_clip(body)!r}"
-        ) from None
+        raise DataError(where, None, f"{field} is not a list of numbers: {_clip(body)!r}") from None
     if values.ndim > 2 or values.size == 0:
-        raise DataError(where, None, f"endpointOutput.data has no per-row scores: {_clip(body)!r}")
+        raise DataError(where, None, f"{field} has no per-row scores: {_clip(body)!r}")
     return values
 
 
-def predictions(text: str, rows: int, problem_type: str, n_classes: int, where: str) -> np.ndarray:
+def predictions(
+    text: str,
+    rows: int,
+    problem_type: str,
+    n_classes: int,
+    where: str,
+    field: str = "endpointOutput.data",
+) -> np.ndarray:
     """One prediction per request row: a probability or value (shape ``(rows,)``), or
-    class probabilities (shape ``(rows, n_classes)``).
+    class probabilities (shape ``(rows, n_classes)``). ``field`` names the text in messages
+    (left out: ``endpointOutput.data``, the real-time capture's).
 
     Raises:
         DataError: the number of values does not fit the request's rows, a value is not
             finite, or a classification score is not a probability.
     """
-    values = _response_values(text, where)
+    values = _response_values(text, where, field)
     if problem_type == MULTICLASS:
         if values.ndim == 1 and values.size == rows * n_classes:
             values = values.reshape(rows, n_classes)
@@ -290,6 +315,20 @@ def read_predictions(capture_dir: Path, schema: Schema, problem_type: str) -> Ke
         values = predictions(response, rows, problem_type, n_classes, where)
         for key, value in zip(row_keys(base, rows), values, strict=True):
             out.put(key, value)
+        out.records += 1
+    return out
+
+
+def read_batch_predictions(capture_dir: Path, schema: Schema, problem_type: str) -> Keyed:
+    """Every batch transform output line's prediction by its inference ID (see the module
+    docstring and :func:`steplib.payload.parse_batch_output_line`)."""
+    out = Keyed()
+    n_classes = len(schema.classes)
+    for line in read_batch_outputs(capture_dir):
+        values = predictions(
+            line.prediction, 1, problem_type, n_classes, line.where, "the prediction"
+        )
+        out.put(line.inference_id, values[0])
         out.records += 1
     return out
 
@@ -386,8 +425,10 @@ def quality_check(
 ) -> dict:
     """Run the step; returns the report written to ``quality_report.json``.
 
-    ``schema_path``: None reads ``<baseline_dir>/schema.json``. ``window_start`` and
-    ``window_end`` (ISO 8601) are written to the report as given; None writes null.
+    ``schema_path``: None reads ``<baseline_dir>/schema.json``. ``capture_source`` says
+    what ``capture_dir`` holds (see the module docstring) and is the metrics'
+    ``CaptureSource`` dimension. ``window_start`` and ``window_end`` (ISO 8601) are written
+    to the report as given; None writes null.
     """
     if capture_source not in monitoring.SOURCES:
         raise DataError(
@@ -396,7 +437,10 @@ def quality_check(
     schema_file = Path(baseline_dir) / "schema.json" if schema_path is None else Path(schema_path)
     schema = load_schema(schema_file)
     check_problem_type(schema, problem_type, str(schema_file))
-    predicted = read_predictions(capture_dir, schema, problem_type)
+    if capture_source == monitoring.BATCH_SOURCE:
+        predicted = read_batch_predictions(capture_dir, schema, problem_type)
+    else:
+        predicted = read_predictions(capture_dir, schema, problem_type)
     labels = read_ground_truth(ground_truth_dir, schema, problem_type)
     matched = [k for k in predicted.values if k in labels.values]
     y = np.asarray([labels.values[k] for k in matched], dtype=np.float64)

@@ -163,8 +163,8 @@ def drift_metrics(report: Mapping[str, Any], stage: str, model: str, source: str
 def quality_metrics(report: Mapping[str, Any], stage: str, model: str, source: str) -> list[dict]:
     """``MetricData`` entries of a quality report (``quality_check.py``'s
     ``quality_report.json``: ``labeled_row_count``, ``no_data``, and the metric values by
-    name under ``quality``; a mapping under ``metrics`` is read when there is no
-    ``quality``). A value that is None or not finite (undefined on the window) is left out.
+    name under ``quality``). A value that is None or not finite (undefined on the window) is
+    left out.
     """
     base = dimensions(stage, model, source)
     if report.get("no_data"):
@@ -173,8 +173,7 @@ def quality_metrics(report: Mapping[str, Any], stage: str, model: str, source: s
         _entry(QUALITY_NO_DATA, base, 0, "Count"),
         _entry(LABELED_ROWS, base, int(report["labeled_row_count"]), "Count"),
     ]
-    values = report["quality"] if "quality" in report else report["metrics"]
-    for name, value in sorted(values.items()):
+    for name, value in sorted(report["quality"].items()):
         if value is not None and math.isfinite(value):
             dims = dimensions(stage, model, source, **{QUALITY_METRIC: name})
             entries.append(_entry(MODEL_QUALITY, dims, value, "None"))

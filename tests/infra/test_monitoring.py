@@ -96,7 +96,7 @@ def test_drift_alarms_watch_what_the_check_publishes(templates: dict[str, Any]) 
         (e["MetricName"], frozenset((d["Name"], d["Value"]) for d in e["Dimensions"]))
         for e in monitoring.drift_metrics(report, "staging", MODEL, "endpoint")
         + monitoring.quality_metrics(
-            {"labeled_row_count": 3, "metrics": {"auc": 0.9}}, "staging", MODEL, "endpoint"
+            {"labeled_row_count": 3, "quality": {"auc": 0.9}}, "staging", MODEL, "endpoint"
         )
         + [monitoring.run_metric("staging", MODEL, "endpoint")]
     }

@@ -155,7 +155,7 @@ def run_check(served: Served, tmp_path: Path, *extra: object, schema: bool = Tru
         "--baseline-dir", tmp_path / "baseline", "--capture-dir", tmp_path / "capture",
         "--ground-truth-dir", tmp_path / "ground-truth", "--output-dir", out,
         "--problem-type", served.problem_type, "--model-name", MODEL, "--stage", STAGE,
-        "--capture-source", monitoring.BATCH_SOURCE, *extra,
+        "--capture-source", monitoring.ENDPOINT_SOURCE, *extra,
     ]  # fmt: skip
     if schema:
         args += ["--schema", served.schema_path]
@@ -165,7 +165,7 @@ def run_check(served: Served, tmp_path: Path, *extra: object, schema: bool = Tru
     return proc, report
 
 
-def assert_metric_entries(report: dict, source: str = monitoring.BATCH_SOURCE) -> None:
+def assert_metric_entries(report: dict, source: str = monitoring.ENDPOINT_SOURCE) -> None:
     """Every entry is one monitoring.py builds, with the run's dimension values."""
     entries = report["metrics"]
     assert entries == monitoring.quality_metrics(report, STAGE, MODEL, source)
@@ -252,7 +252,7 @@ def test_metrics_are_evaluates_on_the_labelled_rows(served, tmp_path):
     assert (report["model_name"], report["stage"], report["capture_source"]) == (
         MODEL,
         STAGE,
-        monitoring.BATCH_SOURCE,
+        monitoring.ENDPOINT_SOURCE,
     )
     assert_metric_entries(report)
     values = by_name(report)
