@@ -101,6 +101,7 @@ class DataStack(cdk.Stack):
             description=f"SageMaker MLOps platform ({stage_name}): keys, network, data buckets, model registry",
             **kwargs,
         )
+        self._held: dict[str, StageResources] = {}  # resources_for, by scope
         removal = (
             cdk.RemovalPolicy.DESTROY
             if stage.removal_policy == "destroy"
@@ -485,13 +486,10 @@ class DataStack(cdk.Stack):
         """This stack's shared resources, imported into ``scope`` (a construct of another
         stack of the stage) through the handoff: no cross-stack export is created. Each
         is imported when first used; one holder per scope."""
-        held = getattr(self, "_held", None)
-        if held is None:
-            held = self._held = {}
         path = scope.node.path
-        if path not in held:
-            held[path] = StageResources(Construct(scope, "StageResources"), self)
-        return held[path]
+        if path not in self._held:
+            self._held[path] = StageResources(Construct(scope, "StageResources"), self)
+        return self._held[path]
 
 
 class StageResources:
