@@ -83,8 +83,6 @@ request) is an error (exit 2) naming file and line, and writes no report.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import csv
 import io
 import json
@@ -93,7 +91,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,12 +102,16 @@ from sklearn.exceptions import UndefinedMetricWarning
 from steplib import contract, metrics, monitoring, rawio
 from steplib.contract import MULTICLASS, REGRESSION, Schema
 from steplib.errors import DataError, run_main
-from steplib.payload import PayloadError, parse_payload, read_batch_outputs
+from steplib.payload import (
+    PayloadError,
+    decoded_data,
+    jsonl_records,
+    parse_payload,
+    read_batch_outputs,
+)
 from steplib.schema import check_problem_type, load_schema
 
 LOG = logging.getLogger("pipeline_steps.quality_check")
-
-ENCODINGS = ("CSV", "JSON", "BASE64")
 
 
 @dataclass
@@ -128,44 +130,6 @@ class Keyed:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def _jsonl_lines(files: Sequence[Path]) -> Iterator[tuple[str, dict]]:
-    """(``file:line``, record) of every non-blank line; a line that is not a JSON object
-    is a DataError naming it."""
-    for file in files:
-        with open(file, "rb") as fh:
-            for line_no, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                where = f"{file}:{line_no}"
-                try:
-                    rec = json.loads(raw.decode("utf-8"))
-                except UnicodeDecodeError as err:
-                    raise DataError(where, None, f"not valid UTF-8 (byte {err.start})") from None
-                except json.JSONDecodeError as err:
-                    raise DataError(where, None, f"not JSON ({err.msg})") from None
-                if not isinstance(rec, dict):
-                    raise DataError(where, None, f"a {type(rec).__name__}, not a JSON object")
-                yield where, rec
-
-
-def _decoded(section: object, name: str, where: str) -> tuple[str, str]:
-    """(text, encoding) of a capture or ground-truth ``data`` field, BASE64 decoded."""
-    if not isinstance(section, dict) or not isinstance(section.get("data"), str):
-        raise DataError(where, None, f"no {name}.data text")
-    data = section["data"]
-    encoding = str(section.get("encoding", "CSV")).upper()
-    if encoding not in ENCODINGS:
-        raise DataError(
-            where, None, f"{name}.encoding {encoding!r} is not one of {', '.join(ENCODINGS)}"
-        )
-    if encoding == "BASE64":
-        try:
-            data = base64.b64decode(data, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise DataError(where, None, f"{name}.data: BASE64 does not decode to UTF-8") from None
-    return data, encoding
 
 
 def _existing_dir(path: Path, what: str) -> Path:
@@ -293,7 +257,7 @@ def read_predictions(capture_dir: Path, schema: Schema, problem_type: str) -> Ke
     """Every captured row's prediction by join key (see the module docstring)."""
     out = Keyed()
     n_classes = len(schema.classes)
-    for where, rec in _jsonl_lines(capture_files(capture_dir)):
+    for where, rec in jsonl_records(capture_files(capture_dir)):
         capture = rec.get("captureData")
         if not isinstance(capture, dict) or "endpointInput" not in capture:
             raise DataError(where, None, "malformed capture line: no captureData.endpointInput")
@@ -305,13 +269,13 @@ def read_predictions(capture_dir: Path, schema: Schema, problem_type: str) -> Ke
                 "record responses too: CaptureOptions Input and Output)",
             )
         base = record_id(rec, where)
-        request, _ = _decoded(capture["endpointInput"], "endpointInput", where)
+        request, _ = decoded_data(capture["endpointInput"], "endpointInput", where)
         content_type = capture["endpointInput"].get("observedContentType", "")
         try:
             rows = len(parse_payload(request, content_type, schema))
         except PayloadError as err:
             raise DataError(where, None, f"malformed capture payload: {err}") from None
-        response, _ = _decoded(capture["endpointOutput"], "endpointOutput", where)
+        response, _ = decoded_data(capture["endpointOutput"], "endpointOutput", where)
         values = predictions(response, rows, problem_type, n_classes, where)
         for key, value in zip(row_keys(base, rows), values, strict=True):
             out.put(key, value)
@@ -382,8 +346,8 @@ def parse_label(data: str, encoding: str, schema: Schema, problem_type: str, whe
 def read_ground_truth(ground_truth_dir: Path, schema: Schema, problem_type: str) -> Keyed:
     """Every ground-truth label by its ``eventMetadata.eventId``."""
     out = Keyed()
-    for where, rec in _jsonl_lines(ground_truth_files(ground_truth_dir)):
-        data, encoding = _decoded(rec.get("groundTruthData"), "groundTruthData", where)
+    for where, rec in jsonl_records(ground_truth_files(ground_truth_dir)):
+        data, encoding = decoded_data(rec.get("groundTruthData"), "groundTruthData", where)
         meta = rec.get("eventMetadata")
         key = meta.get("eventId") if isinstance(meta, dict) else None
         if not isinstance(key, str) or not key:

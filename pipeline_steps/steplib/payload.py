@@ -8,10 +8,11 @@ endpoint, the batch transform and the monitor read a request the same way.
 from __future__ import annotations
 
 import base64
+import binascii
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -183,6 +184,56 @@ def capture_record(
     }
 
 
+#: What a capture or ground-truth ``data`` field may be encoded as.
+ENCODINGS = ("CSV", "JSON", "BASE64")
+
+
+def jsonl_records(files: Sequence[Path], problem: str = "") -> Iterator[tuple[str, dict]]:
+    """(``file:line``, record) of every non-blank line of ``files``; a line that is not a
+    JSON object is a DataError naming it (its message after ``problem``)."""
+    for file in files:
+        with open(file, "rb") as fh:
+            for line_no, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                where = f"{file}:{line_no}"
+                try:
+                    rec = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError as err:
+                    raise DataError(
+                        where, None, f"{problem}not valid UTF-8 (byte {err.start})"
+                    ) from None
+                except json.JSONDecodeError as err:
+                    raise DataError(where, None, f"{problem}not JSON ({err.msg})") from None
+                if not isinstance(rec, dict):
+                    raise DataError(
+                        where, None, f"{problem}a {type(rec).__name__}, not a JSON object"
+                    )
+                yield where, rec
+
+
+def decoded_data(section: object, name: str, where: str, problem: str = "") -> tuple[str, str]:
+    """(text, encoding) of a capture or ground-truth section's ``data``, BASE64 decoded;
+    a DataError naming ``where`` otherwise (its message after ``problem``)."""
+    if not isinstance(section, dict) or not isinstance(section.get("data"), str):
+        raise DataError(where, None, f"{problem}no {name}.data text")
+    data = section["data"]
+    encoding = str(section.get("encoding", "CSV")).upper()
+    if encoding not in ENCODINGS:
+        raise DataError(
+            where, None,
+            f"{problem}{name}.encoding {encoding!r} is not one of {', '.join(ENCODINGS)}",
+        )  # fmt: skip
+    if encoding == "BASE64":
+        try:
+            data = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise DataError(
+                where, None, f"{problem}{name}.data: BASE64 does not decode to UTF-8"
+            ) from None
+    return data, encoding
+
+
 def read_capture(path: Path, schema: Schema) -> tuple[pd.DataFrame, dict[str, int], int]:
     """Read every ``*.jsonl`` capture file under ``path`` into one frame of typed features.
 
@@ -199,49 +250,20 @@ def read_capture(path: Path, schema: Schema) -> tuple[pd.DataFrame, dict[str, in
         raise DataError(path, None, "no *.jsonl data-capture files found")
     frames = []
     records = 0
-    for file in files:
-        with open(file, "rb") as fh:
-            for line_no, raw_line in enumerate(fh, start=1):
-                if not raw_line.strip():
-                    continue
-                where = f"{file}:{line_no}"
-                try:
-                    rec = json.loads(raw_line.decode("utf-8"))
-                    inp = rec["captureData"]["endpointInput"]
-                    data, encoding = inp["data"], inp.get("encoding", "CSV").upper()
-                    content_type = inp["observedContentType"]
-                except UnicodeDecodeError as err:
-                    raise DataError(
-                        where, None, f"malformed capture line: not valid UTF-8 (byte {err.start})"
-                    ) from None
-                except json.JSONDecodeError as err:
-                    raise DataError(
-                        where, None, f"malformed capture line: not JSON ({err.msg})"
-                    ) from None
-                except (KeyError, TypeError) as err:
-                    raise DataError(
-                        where,
-                        None,
-                        f"malformed capture line: no captureData.endpointInput field {err}",
-                    ) from None
-                if encoding == "BASE64":
-                    try:
-                        data = base64.b64decode(data, validate=True).decode("utf-8")
-                    except (ValueError, UnicodeDecodeError):
-                        raise DataError(
-                            where,
-                            None,
-                            "malformed capture line: BASE64 data does not decode to UTF-8 text",
-                        ) from None
-                elif encoding not in ("CSV", "JSON"):
-                    raise DataError(
-                        where, None, f"malformed capture line: unknown encoding {encoding!r}"
-                    )
-                try:
-                    frames.append(parse_payload(data, content_type, schema))
-                except PayloadError as err:
-                    raise DataError(where, None, f"malformed capture payload: {err}") from None
-                records += 1
+    for where, rec in jsonl_records(files, "malformed capture line: "):
+        try:
+            inp = rec["captureData"]["endpointInput"]
+            content_type = inp["observedContentType"]
+        except (KeyError, TypeError) as err:
+            raise DataError(
+                where, None, f"malformed capture line: no captureData.endpointInput field {err}"
+            ) from None
+        data, _ = decoded_data(inp, "captureData.endpointInput", where, "malformed capture line: ")
+        try:
+            frames.append(parse_payload(data, content_type, schema))
+        except PayloadError as err:
+            raise DataError(where, None, f"malformed capture payload: {err}") from None
+        records += 1
     if not frames:
         raise DataError(path, None, "capture window has no records")
     raw = pd.concat(frames, ignore_index=True)
