@@ -196,9 +196,10 @@ class MonitoringPipeline(SageMakerPipeline):
         for role in (window_role, publish_role):
             acknowledge_wildcards(
                 default_policy_resource(role),
-                "Compensating controls: S3 objects only under the artifacts bucket's "
-                f"{MONITORING_PREFIX} prefix, listing only the capture bucket and the ground-"
-                "truth prefix; version records and versions only of this stage; KMS only the "
+                "Compensating controls: S3 writes and report reads only under the artifacts "
+                f"bucket's {MONITORING_PREFIX} prefix; listing only the capture bucket and the "
+                "ground-truth prefix, reading only the capture bucket's batch manifests "
+                "(*/batch/*); version records and versions only of this stage; KMS only the "
                 "stage's key through S3; PutMetricData only in the monitoring namespace; "
                 "logs only to the function's own log group.",
             )
@@ -263,8 +264,9 @@ class MonitoringPipeline(SageMakerPipeline):
                 policy,
                 "Each wildcard is bounded. Compensating controls: processing jobs only with "
                 "names the pipeline service generates (pipelines-*); S3 reads only of the "
-                "registered baselines, the capture bucket, the ground-truth prefix and the two "
-                f"step assets, writes only under {MONITORING_PREFIX}; KMS only the stage's "
+                "registered baselines, the capture bucket, the ground-truth prefix, the batch "
+                "jobs' input and output files and the two step assets, writes only under "
+                f"{MONITORING_PREFIX}; KMS only the stage's "
                 "key; the two functions of this pipeline only; logs only SageMaker's "
                 "processing job groups; network interfaces only in the stage's VPC; Resource "
                 "'*' only where the API has no resource type (ecr:GetAuthorizationToken, ec2 "
@@ -307,8 +309,8 @@ class MonitoringPipeline(SageMakerPipeline):
             self, id, handler_dir=HANDLERS / handler, role=role, encryption_key=key,
             retention=retention, timeout=cdk.Duration.minutes(5), description=description,
             environment=environment, reserved_concurrency=10,
-            invoked_by=f"the {self.pipeline_name} pipeline's Lambda steps (synchronously; the "
-            "pipeline retries and fails the run itself)",
+            invoked_by=f"the {self.pipeline_name} pipeline's Lambda steps (a failed step fails "
+            "the run, and the missing-runs alarms report it)",
         )  # fmt: skip
         acknowledge(default_policy_resource(role), INLINE_POLICY, INLINE_POLICY_REASON)
         return function
@@ -490,12 +492,14 @@ class DriftAlarms(Construct):
         return alarm
 
 
-class DriftRetrain(Construct):
-    """Starts a model's training pipeline when one of its drift alarms goes into ALARM
-    (EventBridge rule -> ``handlers/drift_retrain``), unless a run of it is in progress or
-    ``max_per_day`` drift retrains started today (UTC).
+class RetrainHandler(Construct):
+    """A stage's retrain handler (``handlers/drift_retrain``, reserved concurrency 1, so that
+    its guard sees the runs it started itself). Invocations that still fail after Lambda's
+    two retries land in ``dead_letters`` (:meth:`metric_failed_retrains`).
 
-    One handler per stage (:meth:`handler`); one rule per model, matching its alarms' ARNs.
+    Attributes:
+        function: the handler.
+        dead_letters: its dead-letter queue (the stage's key).
     """
 
     def __init__(
@@ -503,7 +507,79 @@ class DriftRetrain(Construct):
         scope: Construct,
         id: str,
         *,
-        handler: lambda_.IFunction,
+        stage_name: str,
+        training_pipeline_template: str,
+        training_pipeline_arn_pattern: str,
+        max_per_day: int,
+        encryption_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        """
+        Args:
+            training_pipeline_template: a model's training pipeline name (``{model}``).
+            training_pipeline_arn_pattern: the ARNs of them all: one statement for every
+                model of the stage (a grant per pipeline would grow the policy past IAM's
+                size limit at a hundred models).
+        """
+        super().__init__(scope, id)
+        role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Starts {stage_name}'s training pipelines on sustained drift",
+        )  # fmt: skip
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RetrainGuardedAndBounded",
+                actions=["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+                resources=[training_pipeline_arn_pattern],
+            )
+        )
+        self.dead_letters = dead_letter_queue(
+            self, "DeadLetters", encryption_key=encryption_key, of="the retrain handler"
+        )
+        encryption_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        self.function = powertools_function(
+            self, "Function", handler_dir=HANDLERS / "drift_retrain", role=role,
+            encryption_key=encryption_key, retention=log_retention,
+            timeout=cdk.Duration.minutes(1), reserved_concurrency=1,
+            description=f"Starts {stage_name}'s training on sustained drift (guarded, bounded)",
+            environment={
+                "STAGE": stage_name,
+                "TRAINING_PIPELINE_TEMPLATE": training_pipeline_template,
+                "MAX_RETRAINS_PER_DAY": str(max_per_day),
+                "EXECUTION_NAME_PREFIX": "drift-retrain",
+            },
+            invoked_by="EventBridge rules on the stage's drift alarms (asynchronously)",
+            dead_letter_queue=self.dead_letters,
+        )  # fmt: skip
+        acknowledge(default_policy_resource(role), INLINE_POLICY, INLINE_POLICY_REASON)
+        acknowledge_wildcards(
+            default_policy_resource(role),
+            "Compensating controls: only the stage's training pipelines "
+            f"({training_pipeline_template.format(model='*')}); KMS only the stage's key (its "
+            "dead-letter queue); logs only to its own group.",
+        )
+
+    def metric_failed_retrains(self, **props: Any) -> cloudwatch.Metric:
+        """Retrain invocations that failed after Lambda's retries (messages in the
+        dead-letter queue, Maximum)."""
+        return self.dead_letters.metric_approximate_number_of_messages_visible(
+            **{"statistic": "Maximum", **props}
+        )
+
+
+class DriftRetrain(Construct):
+    """Starts a model's training pipeline when one of its drift alarms goes into ALARM
+    (EventBridge rule -> the stage's :class:`RetrainHandler`), unless a run of it is in
+    progress or ``max_per_day`` drift retrains started today (UTC): one rule per model,
+    matching its alarms' ARNs.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        handler: RetrainHandler,
         alarms: Sequence[cloudwatch.IAlarm],
         description: str,
     ) -> None:
@@ -518,52 +594,5 @@ class DriftRetrain(Construct):
                 resources=[a.alarm_arn for a in alarms],
                 detail={"state": {"value": ["ALARM"]}},
             ),
-            targets=[events_targets.LambdaFunction(handler, retry_attempts=2)],
+            targets=[events_targets.LambdaFunction(handler.function, retry_attempts=2)],
         )
-
-    @staticmethod
-    def handler(
-        scope: Construct,
-        id: str,
-        *,
-        stage_name: str,
-        training_pipeline_template: str,
-        training_pipeline_arn_pattern: str,
-        max_per_day: int,
-        encryption_key: kms.IKey,
-        log_retention: logs.RetentionDays,
-    ) -> lambda_.Function:
-        """The stage's retrain handler (reserved concurrency 1, so that its guard sees the
-        runs it started itself)."""
-        role = iam.Role(
-            scope, f"{id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Starts {stage_name}'s training pipelines on sustained drift",
-        )  # fmt: skip
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="RetrainGuardedAndBounded",
-                actions=["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
-                resources=[training_pipeline_arn_pattern],
-            )
-        )
-        function = powertools_function(
-            scope, id, handler_dir=HANDLERS / "drift_retrain", role=role,
-            encryption_key=encryption_key, retention=log_retention,
-            timeout=cdk.Duration.minutes(1), reserved_concurrency=1,
-            description=f"Starts {stage_name}'s training on sustained drift (guarded, bounded)",
-            environment={
-                "STAGE": stage_name,
-                "TRAINING_PIPELINE_TEMPLATE": training_pipeline_template,
-                "MAX_RETRAINS_PER_DAY": str(max_per_day),
-                "EXECUTION_NAME_PREFIX": "drift-retrain",
-            },
-            invoked_by="EventBridge rules on the stage's drift alarms (asynchronously; "
-            "EventBridge retries twice)",
-        )  # fmt: skip
-        acknowledge(default_policy_resource(role), INLINE_POLICY, INLINE_POLICY_REASON)
-        acknowledge_wildcards(
-            default_policy_resource(role),
-            "Compensating controls: only the stage's training pipelines "
-            f"({training_pipeline_template.format(model='*')}); logs only to its own group.",
-        )
-        return function

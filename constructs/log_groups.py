@@ -155,13 +155,16 @@ def powertools_function(
     environment: dict[str, str],
     reserved_concurrency: int,
     invoked_by: str,
+    dead_letter_queue: sqs.IQueue | None = None,
 ) -> lambda_.Function:
     """A handler written with Powertools for AWS Lambda (``index.handler`` in
     ``handler_dir``, the pinned layer and its runtime) outside the VPC, with its own
     encrypted log group and its cdk-nag findings acknowledged on it.
 
     Args:
-        invoked_by: who invokes it, and who retries (the acknowledgements say it).
+        invoked_by: who invokes it (the acknowledgements say it).
+        dead_letter_queue: where failed asynchronous invocations go; without it, the
+            caller must be synchronous (it retries and records the failure).
     """
     stack = cdk.Stack.of(scope)
     log_group = handler_log_group(
@@ -191,6 +194,7 @@ def powertools_function(
         reserved_concurrent_executions=reserved_concurrency,
         environment={"POWERTOOLS_SERVICE_NAME": handler_dir.name, **environment},
         description=description,
+        dead_letter_queue=dead_letter_queue,
     )
     handler = function.node.default_child
     # CDK lists the role in DependsOn and references it with GetAtt (cfn-lint W3005).
@@ -198,13 +202,17 @@ def powertools_function(
     acknowledge_powertools_runtime(handler)  # type: ignore[arg-type]
     acknowledge(
         handler,  # type: ignore[arg-type]
-        [
-            "NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC",
-            "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
-        ],
-        f"Invoked by {invoked_by}. Compensating controls: it calls only AWS APIs (no VPC: "
-        "the stage's VPC has no route out and the function needs no private resource); "
-        "its caller retries and records a failure (no DLQ); reserved concurrency "
-        f"{reserved_concurrency}; its role is scoped to its task (stack {stack.stack_name}).",
+        "NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC",
+        f"Invoked by {invoked_by}. Compensating controls: it calls only AWS APIs, and the "
+        "stage's VPC has no route out and no private resource it needs; reserved "
+        f"concurrency {reserved_concurrency}; its role is scoped to its task (stack "
+        f"{stack.stack_name}).",
     )
+    if dead_letter_queue is None:
+        acknowledge(
+            handler,  # type: ignore[arg-type]
+            "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
+            f"Invoked synchronously by {invoked_by}: the caller receives the error and "
+            "records the failure.",
+        )
     return function

@@ -24,6 +24,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 
 from constructs import Construct
+from constructs.endpoint import ModelEndpoint
+from constructs.model_registry import ModelPackageGroupBase
 from constructs.nag import (
     INLINE_POLICY,
     INLINE_POLICY_REASON,
@@ -62,9 +64,11 @@ def _name_of(arn: str) -> str:
 
 
 class ModelMonitorSchedules(Construct):
-    """Data-quality and model-quality schedules of ``endpoint_name`` (module docstring).
+    """Data-quality and model-quality schedules of ``endpoint`` (module docstring); they
+    and their job definitions are created after it, since they name it.
 
     Attributes:
+        endpoint_name: the monitored endpoint's.
         role: what the monitoring jobs run as.
         data_quality_schedule, model_quality_schedule: the two ``MonitoringSchedule``s.
     """
@@ -74,9 +78,9 @@ class ModelMonitorSchedules(Construct):
         scope: Construct,
         id: str,
         *,
-        endpoint_name: str,
+        endpoint: ModelEndpoint,
         model_package_arn: str,
-        model_package_arn_pattern: str,
+        model_package_group: ModelPackageGroupBase,
         problem_type: str,
         image_uri: str,
         instance_type: str,
@@ -98,6 +102,12 @@ class ModelMonitorSchedules(Construct):
         log_retention: logs.RetentionDays,
         log_scope: Construct | None = None,
     ) -> None:
+        """
+        Args:
+            model_package_arn: the version served (a deploy-time token is fine); its
+                registered drift-check baselines are read at deployment.
+            model_package_group: its group (the baselines' reader may describe its versions).
+        """
         super().__init__(scope, id)
         if problem_type not in monitoring.MODEL_MONITOR_PROBLEM_TYPES:
             raise ValueError(
@@ -105,7 +115,7 @@ class ModelMonitorSchedules(Construct):
                 f"class probabilities (supported: {sorted(monitoring.MODEL_MONITOR_PROBLEM_TYPES)})"
             )
         stack = cdk.Stack.of(self)
-        self.endpoint_name = endpoint_name
+        endpoint_name = self.endpoint_name = endpoint.endpoint_name
         self.cadence = cdk.Duration.hours(cadence_hours)
         self.role = sagemaker_role(
             self, "Role", description=f"Model Monitor jobs of {endpoint_name}"
@@ -154,7 +164,7 @@ class ModelMonitorSchedules(Construct):
                 output_paths=list(fields.values()),
             ),
             statements=[iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"],
-                                            resources=[model_package_arn_pattern])],
+                                            resources=[model_package_group.model_package_arn_pattern])],
             encryption_key=encryption_key, log_retention=log_retention, log_scope=log_scope,
             purpose="read the served version's registered baselines",
             policy_reason="Compensating controls: DescribeModelPackage on this model's "
@@ -236,6 +246,7 @@ class ModelMonitorSchedules(Construct):
         self.model_quality_schedule = self._schedule(
             "ModelQualitySchedule", "ModelQuality", model_quality.attr_job_definition_arn, hourly
         )
+        self.node.add_dependency(endpoint)
 
     def _schedule(
         self, id: str, kind: str, definition_arn: str, expression: str

@@ -514,6 +514,11 @@ def _problem_type(value: str) -> str:
     return value
 
 
+#: Where a model's batch inference reads and writes, unless configured (``{model}``).
+DEFAULT_BATCH_INPUT = "batch/{model}/input/"
+DEFAULT_BATCH_OUTPUT = "batch/{model}/output/"
+
+
 class ModelConfig(_Model):
     """One model the platform trains, registers, serves and monitors.
 
@@ -547,11 +552,11 @@ class ModelConfig(_Model):
 
     @property
     def batch_input(self) -> str:
-        return self.batch_input_prefix or f"batch/{self.name}/input/"
+        return self.batch_input_prefix or DEFAULT_BATCH_INPUT.format(model=self.name)
 
     @property
     def batch_output(self) -> str:
-        return self.batch_output_prefix or f"batch/{self.name}/output/"
+        return self.batch_output_prefix or DEFAULT_BATCH_OUTPUT.format(model=self.name)
 
     @field_validator("data_prefix", "batch_input_prefix", "batch_output_prefix")
     @classmethod

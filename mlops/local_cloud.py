@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops.serving_record import TRAINING_PIPELINE_SUFFIX
+
 #: The account a local run deploys to.
 LOCAL_ACCOUNT = "000000000000"
 _S3_URI = re.compile(r"s3://([^/]+)/?(.*)")
@@ -94,7 +96,7 @@ class Assembly:
                     continue
                 props = resource["Properties"]
                 name = self.evaluate(props["PipelineName"], template)
-                if not name.endswith("-training"):  # the stage's monitoring pipeline
+                if not name.endswith(TRAINING_PIPELINE_SUFFIX):  # the stage's monitoring pipeline
                     continue
                 sub = props["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
                 body, variables = sub if isinstance(sub, list) else (sub, {})

@@ -99,6 +99,13 @@ def model_prefix(model_name: str) -> str:
     return f"{ARTIFACTS_ROOT}/{model_name}/"
 
 
+def baseline_key_pattern(model_name: str = "*") -> str:
+    """The keys of the drift baselines a model's versions register (preprocess's
+    ``baseline/`` output of any execution)."""
+    preprocess = STEP_OUTPUTS[STEP_PREPROCESS][0]
+    return f"{model_prefix(model_name)}{EXECUTIONS}/*/{preprocess}/baseline/*"
+
+
 def registered_object_patterns(model_name: str = "*") -> list[str]:
     """Key patterns of the objects a registered model version refers to: the two
     containers' model artifacts, its single-container form, its evaluation report and its
@@ -109,7 +116,7 @@ def registered_object_patterns(model_name: str = "*") -> list[str]:
     return [
         f"{base}{TRAINING}/*/output/model.tar.gz",
         f"{base}{EXECUTIONS}/*/{preprocess}/transform/*",
-        f"{base}{EXECUTIONS}/*/{preprocess}/baseline/*",
+        baseline_key_pattern(model_name),
         f"{base}{EXECUTIONS}/*/{STEP_OUTPUTS[STEP_EVALUATE][0]}/*",
         f"{base}{EXECUTIONS}/*/{SERVING_OUTPUT}/*",
     ]

@@ -71,6 +71,21 @@ def recommender_role_parameter(stage: str) -> str:
     return f"{NAMESPACE.format(stage=stage)}/serving/recommender-role-arn"
 
 
+#: How a training pipeline's name ends (``<stage>-<model>-training``).
+TRAINING_PIPELINE_SUFFIX = "-training"
+
+
+def training_pipeline_name(stage: str, model: str) -> str:
+    """The pipeline that trains ``model`` in ``stage`` (``{model}`` or ``*`` make a template
+    or a pattern of the stage's)."""
+    return f"{stage}-{model}{TRAINING_PIPELINE_SUFFIX}"
+
+
+def monitoring_pipeline_name(stage: str) -> str:
+    """The pipeline of ``stage``'s drift and quality checks."""
+    return f"{stage}-monitoring"
+
+
 def endpoint_name(stage: str, model: str) -> str:
     """The endpoint serving ``model`` in ``stage``."""
     return f"{stage}-{model}"

@@ -16,7 +16,7 @@ from aws_cdk import aws_scheduler as scheduler
 
 from constructs import Construct
 from constructs.training_pipeline import TrainingPipeline
-from mlops import data_wrangler
+from mlops import data_wrangler, serving_record
 from mlops.config import ModelConfig, StageConfig, pascal_case
 from stacks.data_stack import PROJECT_ROOT, DataStack
 
@@ -53,7 +53,7 @@ class PipelineStack(cdk.Stack):
             nested = ModelTrainingStack(
                 self,
                 f"{pascal_case(model.name)}Training",
-                pipeline_name=f"{stage_name}-{model.name}-training",
+                pipeline_name=serving_record.training_pipeline_name(stage_name, model.name),
                 model=model,
                 stage=stage,
                 data=data,

@@ -18,9 +18,10 @@ import json
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ssm as ssm
 
@@ -28,10 +29,12 @@ from constructs import Construct
 from constructs.approval_deploys import ApprovalDeploys
 from constructs.batch_inference import BatchInferencePipeline
 from constructs.drift_monitor import (
+    MONITORING_PREFIX,
     DriftAlarms,
     DriftRetrain,
     DriftSchedule,
     MonitoringPipeline,
+    RetrainHandler,
     alarm_name,
 )
 from constructs.endpoint import (
@@ -53,21 +56,21 @@ from constructs.nag import (
 from constructs.sagemaker_grants import model_role
 from constructs.training_pipeline import lazy_result
 from mlops import definition_builds, serving_record
-from mlops.config import ModelConfig, StageConfig, pascal_case
-from mlops.instance_storage import has_instance_storage
-from mlops.pipeline_definition import (
-    EXECUTIONS,
-    STEP_OUTPUTS,
-    STEP_PREPROCESS,
-    PipelineInputs,
-    model_prefix,
+from mlops.config import (
+    DEFAULT_BATCH_INPUT,
+    DEFAULT_BATCH_OUTPUT,
+    ModelConfig,
+    StageConfig,
+    pascal_case,
 )
+from mlops.instance_storage import has_instance_storage
+from mlops.pipeline_definition import PipelineInputs, baseline_key_pattern, model_prefix
 from pipeline_steps.steplib import contract, monitoring
 from stacks.data_stack import PROJECT_ROOT, DataStack, ReleaseWiring, _retention
 from stacks.pipeline_stack import PipelineStack, nested_stack_scopes
 
 #: The keys of the baselines versions register (preprocess's ``baseline/`` output).
-BASELINE_KEYS = f"{model_prefix('*')}{EXECUTIONS}/*/{STEP_OUTPUTS[STEP_PREPROCESS][0]}/baseline/*"
+BASELINE_KEYS = baseline_key_pattern()
 
 
 class ServingStack(cdk.Stack):
@@ -100,20 +103,32 @@ class ServingStack(cdk.Stack):
         self._records: dict[str, Construct] = {}
         #: The stage's monitoring pipeline (None with ``monitoring.enabled`` false).
         self.monitoring: MonitoringPipeline | None = None
-        retrain: lambda_.IFunction | None = None
+        retrain: RetrainHandler | None = None
         if stage.monitoring.enabled:
             self.monitoring = self._monitoring_pipeline(stage_name, stage, data, models)
             if stage.monitoring.retrain.enabled:
-                retrain = DriftRetrain.handler(
+                retrain = RetrainHandler(
                     self, "DriftRetrain", stage_name=stage_name,
-                    training_pipeline_template=f"{stage_name}-{{model}}-training",
+                    training_pipeline_template=serving_record.training_pipeline_name(stage_name, "{model}"),
                     training_pipeline_arn_pattern=self.format_arn(
                         service="sagemaker", resource="pipeline",
-                        resource_name=f"{stage_name}-*-training"),
+                        resource_name=serving_record.training_pipeline_name(stage_name, "*")),
                     max_per_day=stage.monitoring.retrain.max_per_day,
                     encryption_key=data.resources_for(self).data_key,
                     log_retention=_retention(stage.log_retention_days),
                 )  # fmt: skip
+                failed = cloudwatch.Alarm(
+                    retrain, "FailedAlarm", alarm_name=f"{stage_name}/drift-retrain-failed",
+                    metric=retrain.metric_failed_retrains(period=cdk.Duration.minutes(5)),
+                    threshold=0, evaluation_periods=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    alarm_description="A drift retrain failed after Lambda's retries (see the "
+                    "handler's dead-letter queue and logs)",
+                )  # fmt: skip
+                failed.add_alarm_action(
+                    cloudwatch_actions.SnsAction(data.resources_for(self).alarm_topic)
+                )
         for model in models:
             name = serving_record.record_name(stage_name, model.name)
             served = ssm.StringParameter.value_for_string_parameter(self, name)
@@ -169,7 +184,7 @@ class ServingStack(cdk.Stack):
             "sklearn", stage.region, PipelineInputs.sklearn_version, "training"
         )
         return MonitoringPipeline(
-            self, "Monitoring", pipeline_name=f"{stage_name}-monitoring", stage_name=stage_name,
+            self, "Monitoring", pipeline_name=serving_record.monitoring_pipeline_name(stage_name), stage_name=stage_name,
             artifacts_bucket=shared.artifacts_bucket, baseline_key_pattern=BASELINE_KEYS,
             capture_bucket=shared.data_capture_bucket, ground_truth_bucket=shared.raw_data_bucket,
             batch_data=[
@@ -325,7 +340,7 @@ class ModelServingStack(cdk.NestedStack):
         image_repository_arns: list[str],
         stage_name: str,
         monitoring_pipeline: MonitoringPipeline | None = None,
-        retrain_handler: lambda_.IFunction | None = None,
+        retrain_handler: RetrainHandler | None = None,
     ) -> None:
         super().__init__(scope, id, description=f"Endpoint of {model.name}")
         shared = data.resources_for(self)
@@ -455,7 +470,7 @@ class ModelServingStack(cdk.NestedStack):
         stage: StageConfig,
         data: DataStack,
         pipeline: MonitoringPipeline,
-        retrain_handler: lambda_.IFunction | None,
+        retrain_handler: RetrainHandler | None,
         approved: cdk.CfnCondition,
         endpoint_name: str,
     ) -> None:
@@ -522,9 +537,8 @@ class ModelServingStack(cdk.NestedStack):
         instance_type = stage.pipeline.processing_instance_type
         image = definition_builds.image_uri("model-monitor", stage.region)
         schedules = ModelMonitorSchedules(
-            self, "ModelMonitor", endpoint_name=endpoint_name,
-            model_package_arn=self._model_package_arn,
-            model_package_arn_pattern=self._group.model_package_arn_pattern,
+            self, "ModelMonitor", endpoint=self.endpoint,
+            model_package_arn=self._model_package_arn, model_package_group=self._group,
             problem_type=model.problem_type,
             image_uri=lazy_result(self, image),
             instance_type=instance_type, volume_encrypted=not has_instance_storage(instance_type),
@@ -535,7 +549,7 @@ class ModelServingStack(cdk.NestedStack):
             ground_truth_bucket=shared.raw_data_bucket,
             ground_truth_prefix=f"{settings.ground_truth_prefix}{model.name}/",
             output_bucket=shared.artifacts_bucket,
-            output_prefix=f"monitoring/{model.name}/model-monitor/",
+            output_prefix=f"{MONITORING_PREFIX}{model.name}/model-monitor/",
             encryption_key=shared.data_key, vpc=shared.vpc, vpc_subnets=shared.job_subnets,
             security_groups=[shared.job_security_group],
             log_retention=_retention(stage.log_retention_days), log_scope=self,
@@ -565,19 +579,16 @@ class ModelServingStack(cdk.NestedStack):
             description=f"Model Monitor published no data-quality metric of {model.name} in "
             "two runs: its schedule failed or stopped",
         )  # fmt: skip
-        # Schedules and job definitions name the endpoint: it must exist first.
-        schedules.node.add_dependency(self.endpoint)
         only_if(schedules, self._approved)
 
 
 def _patterns(models: tuple[ModelConfig, ...], prefix: str) -> list[str]:
     """Key patterns of the models' batch input or output files: one for every model on the
-    default layout (its name a wildcard), and each configured prefix of its own."""
-    found = set()
-    for model in models:
-        value = getattr(model, prefix)
-        configured = getattr(model, f"{prefix}_prefix") is not None
-        found.add(f"{value if configured else value.replace(model.name, '*', 1)}*")
+    default layout, and each configured prefix of its own."""
+    default = {"batch_input": DEFAULT_BATCH_INPUT, "batch_output": DEFAULT_BATCH_OUTPUT}[prefix]
+    found = {
+        f"{getattr(model, f'{prefix}_prefix') or default.format(model='*')}*" for model in models
+    }
     return sorted(found)
 
 

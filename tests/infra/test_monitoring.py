@@ -199,6 +199,14 @@ def test_the_retrain_handler_is_guarded_by_reserved_concurrency(templates: dict[
     assert handler["ReservedConcurrentExecutions"] == 1
     assert env["TRAINING_PIPELINE_TEMPLATE"] == "prod-{model}-training"
     assert env["MAX_RETRAINS_PER_DAY"] == "1"
+    # A retrain that fails after Lambda's retries lands in a queue that alarms.
+    queue = handler["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+    assert resources_of(parent, "AWS::SQS::Queue")[queue]["Properties"]["KmsMasterKeyId"]
+    failed = _alarms(parent)["prod/drift-retrain-failed"]
+    assert failed["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+    ]
+    assert failed["AlarmActions"]
 
 
 @pytest.fixture(scope="module")
