@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+import types
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -134,3 +135,13 @@ def dummy_aws_credentials(monkeypatch: Any, folder: Path) -> None:
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+
+
+def lambda_context(function_name: str, account: str = "111122223333") -> Any:
+    """The attributes of a Lambda context that Powertools' Logger reads."""
+    return types.SimpleNamespace(
+        function_name=function_name,
+        memory_limit_in_mb=256,
+        invoked_function_arn=f"arn:aws:lambda:us-east-1:{account}:function:{function_name}",
+        aws_request_id="0f6a7c1e-0000-0000-0000-000000000000",
+    )

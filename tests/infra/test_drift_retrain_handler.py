@@ -19,7 +19,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, dummy_aws_credentials, load_handler, third_party_imports
+from cdk_helpers import (
+    ROOT,
+    dummy_aws_credentials,
+    lambda_context,
+    load_handler,
+    third_party_imports,
+)
 
 HANDLER = ROOT / "handlers" / "drift_retrain" / "index.py"
 retrainer = load_handler("drift_retrain")
@@ -317,13 +323,6 @@ def test_the_longest_prefix_fits_the_display_name() -> None:
 # --- the Lambda entry point and the package -----------------------------------------------
 
 
-class Context:
-    function_name = "staging-drift-retrain"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:staging-drift-retrain"
-    aws_request_id = "0f6a7c1e-0000-0000-0000-000000000000"
-
-
 def test_the_handler_reads_the_environment_and_the_clock(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -332,7 +331,12 @@ def test_the_handler_reads_the_environment_and_the_clock(
     monkeypatch.setattr(retrainer, "make_client", aws.clients)
     monkeypatch.setattr(retrainer, "utc_now", lambda: NOW)
     aws.executions([execution("x", MIDNIGHT, "Executing")])
-    assert retrainer.handler(alarm_event(), Context())["started"] is False
+    assert (
+        retrainer.handler(alarm_event(), lambda_context("staging-drift-retrain", ACCOUNT))[
+            "started"
+        ]
+        is False
+    )
 
 
 def test_the_handler_imports_nothing_of_the_project() -> None:

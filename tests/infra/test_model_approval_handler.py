@@ -13,14 +13,19 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, load_handler, third_party_imports
+from cdk_helpers import (
+    ROOT,
+    dummy_aws_credentials,
+    lambda_context,
+    load_handler,
+    third_party_imports,
+)
 
 from mlops.serving_record import (
     APPROVED,
@@ -105,16 +110,6 @@ def event(
 def at(hour: int, minute: int = 0, second: int = 0, microsecond: int = 0) -> datetime.datetime:
     """A time of the events' day (UTC)."""
     return datetime.datetime(2026, 1, 1, hour, minute, second, microsecond, tzinfo=UTC)
-
-
-@dataclass
-class Context:
-    """The attributes of a Lambda context that Powertools' Logger reads."""
-
-    function_name: str = "staging-model-approval"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:model-approval"
-    aws_request_id: str = "0f6a7c1e-0000-0000-0000-000000000000"
 
 
 def _client(service: str, region: str) -> Any:
@@ -285,7 +280,7 @@ def aws(env: pytest.MonkeyPatch) -> Iterator[Aws]:
 
 
 def run(payload: dict[str, Any]) -> dict[str, Any]:
-    return approval.handler(payload, Context())
+    return approval.handler(payload, lambda_context("staging-model-approval", ACCOUNT))
 
 
 def change(before: str, after: str, reason: str, **overrides: str) -> dict[str, Any]:
@@ -880,17 +875,7 @@ def test_clients_give_up_well_within_the_functions_timeout(
     """Short timeouts and few retries, not botocore's 60 s + 60 s and retries: a stuck call
     fails the invocation before Lambda stops it between a write and its restore. Making a
     client calls nothing (credentials from the environment, no configuration files)."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
-    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+    dummy_aws_credentials(monkeypatch, tmp_path)
     approval.make_client.cache_clear()
     try:
         made = {

@@ -19,7 +19,13 @@ import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, dummy_aws_credentials, load_handler, third_party_imports
+from cdk_helpers import (
+    ROOT,
+    dummy_aws_credentials,
+    lambda_context,
+    load_handler,
+    third_party_imports,
+)
 
 HANDLER = ROOT / "handlers" / "monitoring_publish" / "index.py"
 publisher = load_handler("monitoring_publish")
@@ -325,13 +331,6 @@ def test_a_missing_environment_variable_is_a_config_error() -> None:
 # --- the Lambda entry point and the package -----------------------------------------------
 
 
-class Context:
-    function_name = "staging-monitoring-publish"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:staging-publish"
-    aws_request_id = "0f6a7c1e-0000-0000-0000-000000000000"
-
-
 def test_the_handler_reads_the_environment_and_the_clock(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -343,7 +342,10 @@ def test_the_handler_reads_the_environment_and_the_clock(
     del report["window_end"]
     aws.reports(report, None)
     aws.published(stamped(DRIFT, NOW))
-    assert publisher.handler(event(), Context()) == {"MetricCount": "5", "DriftDetected": "true"}
+    assert publisher.handler(event(), lambda_context("staging-monitoring-publish")) == {
+        "MetricCount": "5",
+        "DriftDetected": "true",
+    }
 
 
 def test_the_handler_imports_nothing_of_the_project() -> None:

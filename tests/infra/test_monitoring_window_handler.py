@@ -19,7 +19,13 @@ import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from cdk_helpers import ROOT, dummy_aws_credentials, load_handler, third_party_imports
+from cdk_helpers import (
+    ROOT,
+    dummy_aws_credentials,
+    lambda_context,
+    load_handler,
+    third_party_imports,
+)
 
 from mlops.serving_record import NO_VERSION, endpoint_name, record_name
 
@@ -710,15 +716,6 @@ def test_empty_prefixes_are_the_buckets_roots() -> None:
 # --- the Lambda entry point and the package -----------------------------------------------
 
 
-class Context:
-    """The attributes of a Lambda context that Powertools' Logger reads."""
-
-    function_name = "staging-monitoring-window"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:staging-window"
-    aws_request_id = "0f6a7c1e-0000-0000-0000-000000000000"
-
-
 def test_the_handler_reads_the_environment_and_the_clock(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -728,7 +725,7 @@ def test_the_handler_reads_the_environment_and_the_clock(
     monkeypatch.setattr(window, "utc_now", lambda: NOW)
     aws.served(NO_VERSION)
     with pytest.raises(window.NothingServed):
-        window.handler(event(), Context())
+        window.handler(event(), lambda_context("staging-monitoring-window", ACCOUNT))
 
 
 def test_the_handler_imports_nothing_of_the_project() -> None:

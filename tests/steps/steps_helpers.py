@@ -59,6 +59,10 @@ def _script_module(script: str):
 
 
 BC_SCHEMA = REPO / "data" / "schemas" / "breast-cancer.json"
+#: The project's real data sets (the raw files, and diabetes's schema).
+BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
+DIABETES_RAW = REPO / "data/raw/diabetes/diabetes.csv"
+DIABETES_SCHEMA = REPO / "data/schemas/diabetes.json"
 
 
 def run_preprocess(
@@ -70,6 +74,36 @@ def run_preprocess(
         "--input-dir", input_path, "--schema", BC_SCHEMA,
         "--problem-type", "binary_classification", "--output-dir", output_dir, *extra,
     )  # fmt: skip
+
+
+def train_small_model(
+    work: Path, raw: Path, schema: Path, problem_type: str, extra: dict[str, str]
+) -> Path:
+    """Preprocess ``raw`` into ``work/prep`` and train a small booster of the problem
+    type's objective into ``work/model`` and ``work/artifact`` (``extra``: more
+    hyperparameters, e.g. ``num_class``); returns the preprocess output directory."""
+    import json
+
+    from steplib import contract
+
+    prep = work / "prep"
+    if problem_type == "binary_classification" and Path(schema) == BC_SCHEMA:
+        proc = run_preprocess(raw, prep)
+    else:
+        proc = run_script(
+            "preprocess.py", "--input-dir", raw, "--schema", schema,
+            "--problem-type", problem_type, "--output-dir", prep,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    objective = contract.problem(problem_type).objectives[0]
+    hp = {"objective": objective, "num_round": "12", "max_depth": "3", **extra}
+    proc = run_script(
+        "train_local.py", "--train-dir", prep / "train", "--validation-dir", prep / "validation",
+        "--model-dir", work / "model", "--tarball-dir", work / "artifact",
+        "--hyperparameters", json.dumps(hp),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return prep
 
 
 #: The CDK app's interpreter: local-run synthesizes the stage and executes its definitions.

@@ -23,10 +23,9 @@ from steplib import contract, metrics, monitoring
 from steplib.contract import BINARY, MULTICLASS, REGRESSION
 from steplib.payload import capture_record
 from steplib.schema import parse_schema_doc
-from steps_helpers import BC_SCHEMA, REPO, run_preprocess, run_script
+from steps_helpers import BC_RAW, BC_SCHEMA, run_preprocess, run_script
 from test_quality_check import CSV, Served, label, write_jsonl
 
-BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
 STAGE, MODEL = "prod", "batch-model"
 TIME = "2026-02-01T00:49:15Z"
 

@@ -12,9 +12,8 @@ import pandas as pd
 import pytest
 from steplib import drift, monitoring
 from steplib.payload import capture_record
-from steps_helpers import BC_SCHEMA, REPO, run_preprocess, run_script
+from steps_helpers import BC_RAW, BC_SCHEMA, run_preprocess, run_script
 
-BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
 STAGE, MODEL = "prod", "breast-cancer"
 BASE_DIMS = (monitoring.STAGE, monitoring.MODEL, monitoring.SOURCE)
 

@@ -22,11 +22,9 @@ from model_monitor_format import validate
 from steplib import contract, model_monitor
 from steplib.contract import BINARY, MULTICLASS, REGRESSION
 from steplib.schema import load_schema, parse_schema_doc
-from steps_helpers import BC_SCHEMA, REPO, run_preprocess, run_script
+from steps_helpers import BC_RAW, BC_SCHEMA, DIABETES_SCHEMA, REPO, run_preprocess, run_script
 
-BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
 DIABETES_RAW = REPO / "data/raw/diabetes"
-DIABETES_SCHEMA = REPO / "data/schemas/diabetes.json"
 DOCS = REPO / "docs/monitoring/baselines/breast-cancer"
 DOC_FILES = ("statistics.json", "constraints.json", "model_quality_constraints.json")
 MONITOR = Path("baseline/model-monitor")

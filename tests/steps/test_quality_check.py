@@ -20,11 +20,15 @@ import pytest
 from steplib import contract, metrics, monitoring
 from steplib.contract import BINARY, MULTICLASS, REGRESSION
 from steplib.payload import capture_record
-from steps_helpers import BC_SCHEMA, REPO, run_preprocess, run_script
+from steps_helpers import (
+    BC_RAW,
+    BC_SCHEMA,
+    DIABETES_RAW,
+    DIABETES_SCHEMA,
+    run_script,
+    train_small_model,
+)
 
-BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
-DIABETES_RAW = REPO / "data/raw/diabetes/diabetes.csv"
-DIABETES_SCHEMA = REPO / "data/schemas/diabetes.json"
 CSV, JSON = "text/csv", "application/json"
 STAGE, MODEL = "staging", "quality-model"
 
@@ -61,23 +65,7 @@ class Served:
             (raw, schema), extra = _wine_schema(work), {"num_class": "3"}
         else:
             raw, schema, extra = DIABETES_RAW, DIABETES_SCHEMA, {}
-        prep = work / "prep"
-        if problem_type == BINARY:
-            proc = run_preprocess(raw, prep)
-        else:
-            proc = run_script(
-                "preprocess.py", "--input-dir", raw, "--schema", schema,
-                "--problem-type", problem_type, "--output-dir", prep,
-            )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        objective = contract.problem(problem_type).objectives[0]
-        hp = {"objective": objective, "num_round": "12", "max_depth": "3", **extra}
-        proc = run_script(
-            "train_local.py", "--train-dir", prep / "train", "--validation-dir",
-            prep / "validation", "--model-dir", work / "model", "--tarball-dir",
-            work / "artifact", "--hyperparameters", json.dumps(hp),
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+        prep = train_small_model(work, raw, schema, problem_type, extra)
         self.problem_type = problem_type
         self.schema_path = Path(schema)
         self.schema = json.loads(self.schema_path.read_text())

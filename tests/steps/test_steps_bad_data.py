@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from steps_helpers import BC_SCHEMA, REPO, job, run_preprocess, run_script
-
-BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
+from steps_helpers import BC_RAW, BC_SCHEMA, job, run_preprocess, run_script
 
 
 def raw_frame() -> pd.DataFrame:

@@ -20,9 +20,8 @@ import pytest
 from steplib import metrics, rawio, transform
 from steplib.contract import BINARY, MULTICLASS, REGRESSION
 from steplib.errors import DataError
-from steps_helpers import BC_SCHEMA, REPO, run_preprocess, run_script
+from steps_helpers import BC_RAW, BC_SCHEMA, run_preprocess, run_script
 
-BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
 #: Fields per row of the breast-cancer export: id, event time, target, 30 features.
 WIDTH = 33
 PREVIOUS = "previous-run.txt"

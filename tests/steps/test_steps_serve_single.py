@@ -25,11 +25,16 @@ import serve_local
 import serve_single
 from steplib import artifacts, contract
 from steplib.contract import BINARY, MULTICLASS, REGRESSION
-from steps_helpers import BC_SCHEMA, REPO, STEPS, run_preprocess, run_script
+from steps_helpers import (
+    BC_RAW,
+    BC_SCHEMA,
+    DIABETES_RAW,
+    DIABETES_SCHEMA,
+    STEPS,
+    run_script,
+    train_small_model,
+)
 
-BC_RAW = REPO / "data/raw/breast-cancer/breast-cancer.csv"
-DIABETES_RAW = REPO / "data/raw/diabetes/diabetes.csv"
-DIABETES_SCHEMA = REPO / "data/schemas/diabetes.json"
 CSV, JSON = "text/csv", "application/json"
 
 #: Run in the fresh interpreter: load the model from the extracted archive and answer each
@@ -100,23 +105,7 @@ def _build(work: Path, problem_type: str) -> dict:
     else:
         raw = work / "raw"
         schema, extra = _diabetes_raw(raw), {}
-    prep = work / "prep"
-    if problem_type == BINARY:
-        proc = run_preprocess(raw, prep)
-    else:
-        proc = run_script(
-            "preprocess.py", "--input-dir", raw, "--schema", schema,
-            "--problem-type", problem_type, "--output-dir", prep,
-        )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    objective = contract.problem(problem_type).objectives[0]
-    hp = {"objective": objective, "num_round": "12", "max_depth": "3", **extra}
-    proc = run_script(
-        "train_local.py", "--train-dir", prep / "train", "--validation-dir", prep / "validation",
-        "--model-dir", work / "model", "--tarball-dir", work / "artifact",
-        "--hyperparameters", json.dumps(hp),
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    prep = train_small_model(work, raw, schema, problem_type, extra)
     for run in ("1", "2"):
         proc = run_evaluate(work, prep, schema, problem_type, prep / "test", run)
         assert proc.returncode == 0, proc.stderr
