@@ -212,7 +212,7 @@ def powertools_function(
         acknowledge(
             handler,  # type: ignore[arg-type]
             "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
-            f"Invoked synchronously by {invoked_by}: the caller receives the error and "
-            "records the failure.",
+            f"Invoked synchronously by {invoked_by}. Compensating controls: the caller "
+            "receives the error and records the failure; nothing is invoked asynchronously.",
         )
     return function
